@@ -1,0 +1,19 @@
+"""Where the package's launch/config files are: installed share dir or source tree."""
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE = "edge_inference"
+
+
+def share_dir() -> Path:
+    """Source checkout first (dev/CI), else the ament index (colcon install on the robot)."""
+    src = Path(__file__).resolve().parent.parent
+    if (src / "config" / "rover.yaml").is_file():
+        return src
+    from ament_index_python.packages import get_package_share_directory
+    return Path(get_package_share_directory(PACKAGE))
+
+
+def config_path(*parts: str) -> Path:
+    return share_dir().joinpath("config", *parts)
