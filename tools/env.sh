@@ -9,3 +9,5 @@ export PYTHONPATH="$_ei_msgs/lib/python3.11/site-packages:$_ei_root${PYTHONPATH:
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 export PATH="$_ei_venv/bin:$PATH"
 unset _ei_root _ei_venv _ei_msgs
+# Keep DDS discovery on this machine unless told otherwise (set to SUBNET on the robot/laptop graph).
+export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"

@@ -51,6 +51,9 @@ def camera_info_for(cfg: CameraConfig, header) -> CameraInfo:
     return info
 
 
+CONFIG_CLASS = CameraConfig
+
+
 class CameraNode(Node):
     def __init__(self, **kwargs):
         super().__init__("camera_node", **kwargs)

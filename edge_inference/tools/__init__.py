@@ -1,0 +1,9 @@
+"""`edge-inference` subcommands: one module each, exposing ``register(subparsers)``.
+
+Modules import heavy dependencies (torch, onnx, rclpy) inside their ``run``.
+"""
+
+TOOL_MODULES = [
+    "up",
+    "demo",
+]
