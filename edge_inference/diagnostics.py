@@ -18,10 +18,15 @@ from typing import Callable
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-OK = DiagnosticStatus.OK
-WARN = DiagnosticStatus.WARN
-ERROR = DiagnosticStatus.ERROR
-STALE = DiagnosticStatus.STALE
+def _level(b) -> int:
+    """diagnostic_msgs levels are ``byte`` (bytes in rclpy); the cores use ints."""
+    return b[0] if isinstance(b, (bytes, bytearray)) else int(b)
+
+
+OK = _level(DiagnosticStatus.OK)
+WARN = _level(DiagnosticStatus.WARN)
+ERROR = _level(DiagnosticStatus.ERROR)
+STALE = _level(DiagnosticStatus.STALE)
 
 
 class StatusBuilder:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange,
                                 ParameterDescriptor, ParameterType)
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.parameter import Parameter
 
 T = TypeVar("T")
@@ -95,7 +96,10 @@ def declare_params(node, cfg_cls: type[T], prefix: str = "") -> T:
         desc = descriptor_for(f, ptype)
         if isinstance(default, list) and not default:
             node.declare_parameter(name, _PARAM_TYPES[ptype], desc)
-            value = node.get_parameter(name).value
+            try:
+                value = node.get_parameter(name).value
+            except ParameterUninitializedException:  # declared by type, no value given
+                value = None
             values[f.name] = list(value) if value is not None else []
         else:
             node.declare_parameter(name, default, desc)

@@ -84,7 +84,7 @@ class CameraNode(Node):
             self.last_error = str(exc)
             delay = self.backoff.next_delay()
             self.reopen_at = time.monotonic() + delay
-            self.get_logger().warn(f"{exc}; retrying in {delay:.1f} s", throttle_duration_sec=5.0)
+            self.get_logger().warning(f"{exc}; retrying in {delay:.1f} s", throttle_duration_sec=5.0)
             return
         if self.reopens:
             self.get_logger().info(f"camera source {self.cfg.camera_source!r} reopened")
@@ -100,7 +100,7 @@ class CameraNode(Node):
         if frame is None:
             self.read_failures += 1
             self.last_error = "frame read failed (device lost?)"
-            self.get_logger().warn("camera read failed; closing and reopening with backoff")
+            self.get_logger().warning("camera read failed; closing and reopening with backoff")
             self.source.close()
             self.is_open = False
             self.reopen_at = time.monotonic() + self.backoff.next_delay()

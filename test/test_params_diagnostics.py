@@ -1,0 +1,96 @@
+"""Parameter declaration from dataclasses and the diagnostics tasks."""
+from dataclasses import dataclass
+
+import pytest
+from rclpy.parameter import Parameter
+
+from edge_inference.diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, StatusBuilder, Updater
+from edge_inference.params import ParameterError, config_from_dict, declare_params, param
+
+
+@dataclass
+class DemoConfig:
+    rate: float = param(30.0, "control rate, Hz", range=(1.0, 100.0))
+    mode: str = param("queue", "execution mode", choices=("queue", "ensemble"))
+    names: list[str] = param(["steering", "throttle"], "action names")
+    empty: list[float] = param([], "optional list")
+    enabled: bool = param(False, "start enabled")
+
+
+def test_declare_params_uses_descriptors_and_overrides(ros_context):
+    from rclpy.node import Node
+    node = Node("p", context=ros_context, parameter_overrides=[Parameter("mode", value="ensemble"),
+                                                                Parameter("empty", value=[1.5])])
+    cfg = declare_params(node, DemoConfig)
+    assert (cfg.rate, cfg.mode, cfg.names, cfg.empty, cfg.enabled) == (30.0, "ensemble", ["steering", "throttle"], [1.5], False)
+    d = node.describe_parameter("rate")
+    assert d.description == "control rate, Hz" and d.floating_point_range[0].to_value == 100.0
+    node.destroy_node()
+
+
+def test_bad_choice_is_rejected(ros_context):
+    from rclpy.node import Node
+    node = Node("q", context=ros_context, parameter_overrides=[Parameter("mode", value="teleport")])
+    with pytest.raises(ParameterError, match="teleport"):
+        declare_params(node, DemoConfig)
+    node.destroy_node()
+    with pytest.raises(ParameterError, match="unknown parameters"):
+        config_from_dict(DemoConfig, {"rat": 3.0})
+
+
+def test_frequency_task_levels():
+    t = [0.0]
+    task = FrequencyTask(expected_hz=10.0, tolerance=0.2, window_s=1.0, clock=lambda: t[0])
+    stat = StatusBuilder("x", "hw")
+    task(stat)
+    assert stat.level == ERROR
+    for i in range(10):
+        t[0] = i * 0.1
+        task.tick()
+    t[0] = 0.95
+    stat = StatusBuilder("x", "hw")
+    task(stat)
+    assert stat.level == OK
+    t[0] = 1.5  # half the ticks aged out -> 5 Hz
+    stat = StatusBuilder("x", "hw")
+    task(stat)
+    assert stat.level == WARN and "below" in stat.message
+
+
+def test_latency_task_thresholds():
+    task = LatencyTask(warn_ms=10.0, error_ms=50.0)
+    for ms in [1.0] * 50:
+        task.record(ms)
+    stat = StatusBuilder("x", "hw")
+    task(stat)
+    assert stat.level == OK
+    for ms in [60.0] * 20:
+        task.record(ms)
+    stat = StatusBuilder("x", "hw")
+    task(stat)
+    assert stat.level == ERROR and dict(stat.values)["latency_ms_p95"] == "60.000"
+
+
+def test_updater_publishes_array_and_reports_broken_task(ros_context):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+
+    from conftest import spin_until
+    node = Node("diag_src", context=ros_context)
+    upd = Updater(node, "hw0", period_s=0.1)
+    upd.add("ok", lambda s: s.summary(OK, "fine"))
+    upd.add("broken", lambda s: 1 / 0)
+    probe = Node("probe", context=ros_context)
+    got = []
+    probe.create_subscription(DiagnosticArray, "/diagnostics", got.append, 10)
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(node)
+    ex.add_node(probe)
+    assert spin_until(ex, lambda: got, 10.0)
+    names = {s.name: s for s in got[0].status}
+    assert names["diag_src: ok"].level == bytes([OK])
+    assert names["diag_src: broken"].level == bytes([ERROR]) and "ZeroDivision" in names["diag_src: broken"].message
+    ex.shutdown()
+    node.destroy_node()
+    probe.destroy_node()
