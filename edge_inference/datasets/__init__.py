@@ -1,0 +1,1 @@
+"""Dataset readers that turn recordings into labelled model inputs."""

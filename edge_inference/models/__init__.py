@@ -1,0 +1,1 @@
+"""Model definitions: ``act`` (driving policy) and ``fsq`` (IMU behavior classifier)."""
