@@ -19,7 +19,7 @@ grep -rlE '/opt/python/cp311-cp311[^;"]*' "$venv/share" --include='*.cmake' 2>/d
     -e "s#/opt/python/cp311-cp311/include/python3\.11#${pyinc}#g" \
     -e "s#/opt/python/cp311-cp311/lib/python3\.11/site-packages/numpy/(_core|core)/include#${npinc}#g" \
     "$f"
-done
+done || true
 
 export AMENT_PREFIX_PATH="$venv" CMAKE_PREFIX_PATH="$venv"
 cmake -S "$here/edge_inference_msgs" -B "$build" \
