@@ -51,8 +51,9 @@ def test_every_yaml_parameter_is_declared_by_its_node(ros_context):
     import importlib
     declared = {}
     for node in ROVER_NODES:
-        cls = importlib.import_module(f"edge_inference.nodes.{node}").CONFIG_CLASS
-        declared[node] = {f.name for f in dataclasses.fields(cls)} | {"use_sim_time"}
+        mod = importlib.import_module(f"edge_inference.nodes.{node}")
+        classes = getattr(mod, "CONFIG_CLASSES", None) or (mod.CONFIG_CLASS,)
+        declared[node] = {f.name for cls in classes for f in dataclasses.fields(cls)} | {"use_sim_time"}
     for path in [config_path("rover.yaml"), config_path("backends", "cpu.yaml"), config_path("backends", "npu.yaml")]:
         for node, params in load_param_file(path).items():
             assert set(params) <= declared[node], f"{path.name}: {node} undeclared {set(params) - declared[node]}"
