@@ -75,6 +75,13 @@ class Graph:
     def node(self, name: str):
         return next(n for n in self.nodes if n.get_name() == name)
 
+    def kill(self, name: str) -> None:
+        """Stop one node abruptly (tests: a dead policy, a dead camera)."""
+        node = self.node(name)
+        self.executor.remove_node(node)
+        self.nodes.remove(node)
+        node.destroy_node()
+
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=2.0)
         for n in self.nodes:
