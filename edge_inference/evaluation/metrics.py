@@ -1,0 +1,256 @@
+"""Scores for offline evaluation: plain numpy, no ROS, no torch.
+
+Every function takes arrays and returns JSON-ready dicts of Python floats/ints,
+so metrics.json is a pure function of the replayed data (byte-identical reruns).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+SIGN_DEADBAND = 0.05  # |steering| below this counts as "straight" (normalized units)
+
+
+def _f(x: float) -> float | None:
+    """JSON-safe float: NaN/Inf become None, values rounded to 7 significant digits."""
+    x = float(x)
+    return float(f"{x:.7g}") if np.isfinite(x) else None
+
+
+def regression_metrics(pred: np.ndarray, target: np.ndarray, names: Sequence[str]) -> dict:
+    """Per-dimension MAE, RMSE, normalized error, bias.
+
+    pred, target: (N, A). Normalized error = MAE / std(target): 1.0 means no better
+    than the spread of the teleop signal itself.
+    """
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1, len(names))
+    target = np.asarray(target, dtype=np.float64).reshape(-1, len(names))
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {pred.shape} and target {target.shape} differ")
+    out = {}
+    for i, name in enumerate(names):
+        err = pred[:, i] - target[:, i]
+        n = err.size
+        mae = np.abs(err).mean() if n else np.nan
+        std = target[:, i].std() if n else np.nan
+        out[name] = {
+            "n": int(n),
+            "mae": _f(mae),
+            "rmse": _f(np.sqrt((err ** 2).mean()) if n else np.nan),
+            "bias": _f(err.mean() if n else np.nan),
+            "target_std": _f(std),
+            "normalized_mae": _f(mae / std if n and std > 0 else np.nan),
+        }
+    return out
+
+
+def constant_baseline(target: np.ndarray, names: Sequence[str], constant: np.ndarray | None = None) -> dict:
+    """MAE/RMSE of always predicting one value per dimension (default: the mean of `target`)."""
+    target = np.asarray(target, dtype=np.float64).reshape(-1, len(names))
+    value = target.mean(axis=0) if constant is None else np.asarray(constant, dtype=np.float64)
+    out = regression_metrics(np.broadcast_to(value, target.shape), target, names)
+    for i, name in enumerate(names):
+        out[name]["constant"] = _f(value[i])
+    return out
+
+
+def sign_agreement(pred: np.ndarray, target: np.ndarray, deadband: float = SIGN_DEADBAND) -> float | None:
+    """Fraction of samples whose sign (left / straight / right) matches.
+
+    Values within ±deadband count as 0 ("straight"), so a tiny wobble around zero
+    is not scored as turning the wrong way.
+    """
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1)
+    target = np.asarray(target, dtype=np.float64).reshape(-1)
+    if pred.size == 0:
+        return None
+
+    def sign(x: np.ndarray) -> np.ndarray:
+        return np.where(np.abs(x) <= deadband, 0, np.sign(x))
+
+    return _f((sign(pred) == sign(target)).mean())
+
+
+def horizon_errors(errors: np.ndarray, names: Sequence[str]) -> dict:
+    """MAE per chunk index k (error along the horizon).
+
+    errors: (N_chunks, H, A) absolute errors with NaN where no teleop sample
+    matched action k's time. Returns {name: [mae_k for k in 0..H-1]} and counts.
+    """
+    errors = np.asarray(errors, dtype=np.float64)
+    if errors.ndim != 3 or errors.shape[2] != len(names):
+        raise ValueError(f"expected (N, H, {len(names)}) errors, got {errors.shape}")
+    valid = np.isfinite(errors)
+    counts = valid.sum(axis=0)  # (H, A)
+    sums = np.where(valid, errors, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mae = sums / counts
+    out = {name: [_f(v) for v in mae[:, i]] for i, name in enumerate(names)}
+    out["count"] = [int(c) for c in counts[:, 0]]
+    return out
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """(C, C) counts; rows = true class, columns = predicted class."""
+    y_true = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    y_pred = np.asarray(y_pred, dtype=np.int64).reshape(-1)
+    bad = (y_true < 0) | (y_true >= n_classes) | (y_pred < 0) | (y_pred >= n_classes)
+    if bad.any():
+        raise ValueError(f"class ids outside [0, {n_classes}) in labels or predictions")
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return cm
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict:
+    """Accuracy, macro-F1 over classes that occur (in labels or predictions), confusion matrix."""
+    n = len(class_names)
+    cm = confusion_matrix(y_true, y_pred, n)
+    total = int(cm.sum())
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1).astype(np.float64)
+    predicted = cm.sum(axis=0).astype(np.float64)
+    present = (support + predicted) > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return {
+        "n": total,
+        "accuracy": _f(tp.sum() / total) if total else None,
+        "macro_f1": _f(f1[present].mean()) if present.any() else None,
+        "per_class": {
+            name: {"support": int(support[i]), "precision": _f(precision[i]),
+                   "recall": _f(recall[i]), "f1": _f(f1[i])}
+            for i, name in enumerate(class_names) if present[i]
+        },
+        "class_names": list(class_names),
+        "confusion_matrix": cm.tolist(),
+    }
+
+
+def code_usage(codes: np.ndarray, codebook_size: int | None = None) -> dict:
+    """How much of the FSQ codebook the data uses.
+
+    Perplexity = exp(entropy of the code histogram): the effective number of
+    equally used codes (1 = collapse, codebook_size = uniform use).
+    """
+    codes = np.asarray(codes, dtype=np.int64).reshape(-1)
+    codes = codes[codes >= 0]  # -1 means "no code" (model without FSQ)
+    if codes.size == 0:
+        return {"n": 0, "unique_codes": 0, "perplexity": None, "usage": None, "top_codes": []}
+    values, counts = np.unique(codes, return_counts=True)
+    p = counts / counts.sum()
+    perplexity = float(np.exp(-(p * np.log(p)).sum()))
+    order = np.lexsort((values, -counts))[:10]  # most used first, ties by code id
+    return {
+        "n": int(codes.size),
+        "unique_codes": int(values.size),
+        "codebook_size": int(codebook_size) if codebook_size else None,
+        "usage": _f(values.size / codebook_size) if codebook_size else None,
+        "perplexity": _f(perplexity),
+        "top_codes": [[int(values[i]), int(counts[i])] for i in order],
+    }
+
+
+def latency_summary(ms: Sequence[float]) -> dict:
+    """Distribution of one stage's latency in ms."""
+    x = np.asarray(ms, dtype=np.float64).reshape(-1)
+    if x.size == 0:
+        return {"n": 0}
+    return {
+        "n": int(x.size), "mean_ms": _f(x.mean()), "median_ms": _f(np.median(x)),
+        "p95_ms": _f(np.percentile(x, 95)), "p99_ms": _f(np.percentile(x, 99)),
+        "max_ms": _f(x.max()),
+    }
+
+
+def match_times(query_ns: np.ndarray, ref_ns: np.ndarray, tolerance_ns: int) -> np.ndarray:
+    """Index of the nearest ref time for each query time, -1 when farther than tolerance.
+
+    ref_ns must be ascending.
+    """
+    query_ns = np.asarray(query_ns, dtype=np.int64)
+    ref_ns = np.asarray(ref_ns, dtype=np.int64)
+    if ref_ns.size == 0:
+        return np.full(query_ns.shape, -1, dtype=np.int64)
+    right = np.clip(np.searchsorted(ref_ns, query_ns), 0, ref_ns.size - 1)
+    left = np.clip(right - 1, 0, ref_ns.size - 1)
+    nearest = np.where(np.abs(ref_ns[left] - query_ns) <= np.abs(ref_ns[right] - query_ns), left, right)
+    return np.where(np.abs(ref_ns[nearest] - query_ns) <= tolerance_ns, nearest, -1)
+
+
+def chunk_horizon_errors(chunk_t0_ns: Sequence[int], chunk_actions: Sequence[np.ndarray], dt_s: float,
+                         target_ns: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """(N_chunks, H, A) |action_k - teleop at t0 + k*dt|, NaN where no teleop within dt/2."""
+    if not chunk_actions:
+        return np.zeros((0, 0, targets.shape[1] if targets.ndim == 2 else 0))
+    horizon = max(a.shape[0] for a in chunk_actions)
+    dim = targets.shape[1]
+    dt_ns = int(round(dt_s * 1e9))
+    out = np.full((len(chunk_actions), horizon, dim), np.nan)
+    for i, (t0, actions) in enumerate(zip(chunk_t0_ns, chunk_actions)):
+        times = t0 + dt_ns * np.arange(actions.shape[0], dtype=np.int64)
+        idx = match_times(times, target_ns, dt_ns // 2)
+        ok = idx >= 0
+        out[i, : actions.shape[0]][ok] = np.abs(actions[ok, :dim] - targets[idx[ok]])
+    return out
+
+
+def score_replay(result) -> dict:
+    """metrics.json body (minus run metadata) from a ReplayResult."""
+    out: dict = {}
+    names = list(result.action_names) or ["steering", "throttle"]
+    if result.tick_pred:
+        pred = np.stack(result.tick_pred)[:, : len(names)]  # (N, A), NaN = neutral
+        target = np.stack(result.tick_target)[:, : len(names)]
+        acting = np.isfinite(pred).all(axis=1)
+        steer = names.index("steering") if "steering" in names else 0
+        out["policy"] = {
+            "teleop_samples": int(len(pred)),
+            "scored_samples": int(acting.sum()),
+            "neutral_samples": {k: int(v) for k, v in sorted(result.neutral_reasons.items())},
+            "chunks": len(result.chunk_actions),
+            "dt_s": _f(result.dt),
+            "state_source": result.state_source,
+            "per_dimension": regression_metrics(pred[acting], target[acting], names),
+            "baseline_constant_mean": constant_baseline(target[acting], names),
+            "baseline_hold_previous": _hold_previous(target, acting, names),
+            "steering_sign_agreement": sign_agreement(pred[acting, steer], target[acting, steer]),
+            "baseline_sign_agreement_constant_mean": sign_agreement(
+                np.full(int(acting.sum()), target[acting, steer].mean() if acting.any() else 0.0),
+                target[acting, steer]),
+        }
+        base = out["policy"]["baseline_constant_mean"].get(names[steer], {}).get("mae")
+        mae = out["policy"]["per_dimension"][names[steer]]["mae"]
+        out["policy"]["steering_mae_vs_constant_mean"] = _f(mae / base) if mae is not None and base else None
+        errors = chunk_horizon_errors(result.chunk_t0_ns, result.chunk_actions, result.dt,
+                                      np.asarray(result.tick_ns, dtype=np.int64), target)
+        out["policy"]["horizon_mae"] = horizon_errors(errors, names) if errors.size else {}
+    if result.y_pred:
+        y_true = np.asarray(result.y_true)
+        y_pred = np.asarray(result.y_pred)
+        labelled = y_true >= 0
+        behavior = {"windows": int(len(y_pred)), "labelled_windows": int(labelled.sum())}
+        if labelled.any():
+            behavior.update(classification_metrics(y_true[labelled], y_pred[labelled], result.class_names))
+        behavior["fsq_codes"] = code_usage(np.asarray(result.codes), getattr(result, "codebook_size", None))
+        out["behavior"] = behavior
+    out["latency_recorded_on_robot"] = {k: latency_summary(v)
+                                        for k, v in sorted(result.recorded_latency_ms.items())}
+    out["replay_counts"] = {k: int(v) for k, v in sorted(result.counts.items())}
+    out["replay_activity"] = {k: int(v) for k, v in sorted(result.activity.items())}
+    out["replay_warnings"] = list(result.warnings)
+    return out
+
+
+def _hold_previous(target: np.ndarray, acting: np.ndarray, names: Sequence[str]) -> dict:
+    """Baseline that repeats the previous teleop command (what the state input already says)."""
+    if len(target) < 2:
+        return {}
+    prev = np.vstack([target[:1], target[:-1]])
+    keep = acting.copy()
+    keep[0] = False
+    return regression_metrics(prev[keep], target[keep], names)

@@ -1,0 +1,341 @@
+"""Replay a bag through the same cores the robot runs, on simulated time.
+
+Camera, state, IMU and label messages are fed in bag order to
+`ChunkScheduler` (policy node core) and `ImuWindower` + `ProbabilitySmoother`
+(behavior node core), with the model runners the nodes use. Time comes only
+from the bag (header stamps and log times) plus a fixed simulated model latency,
+so a replay is deterministic: the same bag and model give the same predictions.
+Wall-clock model timings are collected separately (they are not deterministic).
+
+What the robot would do with bad input is what the replay does: frames with an
+unusable encoding or a stamp older than the previous frame are dropped and
+counted; a gap longer than `max_action_age` leaves the scheduler neutral.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol
+
+import numpy as np
+
+from edge_inference.bag_io import BagMessage, UnsupportedImageEncodingError, image_to_rgb, stamp_ns
+from edge_inference.chunk_scheduler import ChunkScheduler, SchedulerConfig
+from edge_inference.imu_window import ImuWindower, ProbabilitySmoother, SmootherConfig, WindowConfig
+
+NS_PER_MS = 1_000_000
+SOURCE_MANUAL = 2  # VehicleCommand.SOURCE_MANUAL
+
+
+class PolicyLike(Protocol):
+    action_names: list[str]
+    dt: float
+
+    def predict(self, image_rgb: np.ndarray, state: np.ndarray) -> np.ndarray: ...
+
+
+class BehaviorLike(Protocol):
+    class_names: list[str]
+
+    def predict(self, window: np.ndarray) -> tuple[np.ndarray, int]: ...
+
+
+@dataclass
+class ReplayConfig:
+    image_topic: str = "/camera/image_raw"
+    command_topic: str = "/vehicle/command"  # teleop ground truth (source == manual)
+    state_topic: str = "/vehicle/state"  # policy state input; falls back to the previous teleop command
+    imu_topic: str = "/imu/data_raw"
+    mag_topic: str = "/imu/mag"
+    label_topic: str = "/behavior/label"  # BehaviorState carrying the true class
+    policy_stats_topic: str = "/policy/stats"  # recorded on-robot timings, when present
+    behavior_stats_topic: str = "/behavior/stats"
+    teleop_only: bool = True  # score only commands with source == manual
+    sim_latency_ms: float = 0.0  # simulated model latency: the chunk arrives this long after the frame
+    scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(mode="queue", max_action_age=0.5))
+    window: WindowConfig = field(default_factory=lambda: WindowConfig(stride=25))
+    smoother: SmootherConfig = field(default_factory=SmootherConfig)
+
+    def __post_init__(self) -> None:
+        if not self.sim_latency_ms >= 0:
+            raise ValueError(f"sim_latency_ms must be >= 0, got {self.sim_latency_ms}")
+
+    def topics(self) -> list[str]:
+        return [self.image_topic, self.command_topic, self.state_topic, self.imu_topic, self.mag_topic,
+                self.label_topic, self.policy_stats_topic, self.behavior_stats_topic]
+
+
+@dataclass
+class ReplayResult:
+    """Everything the metrics need, as plain arrays and lists."""
+
+    action_names: list[str] = field(default_factory=list)
+    dt: float = 0.0
+    # control ticks at teleop command times
+    tick_ns: list[int] = field(default_factory=list)
+    tick_pred: list[np.ndarray] = field(default_factory=list)  # (A,), NaN when neutral
+    tick_target: list[np.ndarray] = field(default_factory=list)  # (A,)
+    neutral_reasons: Counter = field(default_factory=Counter)
+    # every accepted chunk: image stamp and actions (H, A)
+    chunk_t0_ns: list[int] = field(default_factory=list)
+    chunk_actions: list[np.ndarray] = field(default_factory=list)
+    # behavior
+    class_names: list[str] = field(default_factory=list)
+    window_ns: list[int] = field(default_factory=list)
+    y_pred: list[int] = field(default_factory=list)
+    y_true: list[int] = field(default_factory=list)  # -1: no label yet
+    codes: list[int] = field(default_factory=list)
+    # bookkeeping
+    counts: Counter = field(default_factory=Counter)  # input problems: what was dropped, by reason
+    activity: Counter = field(default_factory=Counter)  # normal pipeline behavior (frames not needed, ...)
+    warnings: list[str] = field(default_factory=list)
+    recorded_latency_ms: dict[str, list[float]] = field(default_factory=dict)  # from the bag
+    wall_latency_ms: dict[str, list[float]] = field(default_factory=dict)  # measured here
+    state_source: str = ""
+    first_ns: int | None = None
+    last_ns: int | None = None
+
+    def warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def time_wall(self, stage: str, ms: float) -> None:
+        self.wall_latency_ms.setdefault(stage, []).append(ms)
+
+
+class Replayer:
+    """Feeds messages one at a time; `finish()` returns the result."""
+
+    def __init__(self, config: ReplayConfig, policy: PolicyLike | None = None,
+                 behavior: BehaviorLike | None = None, bag_topics: Iterable[str] = (),
+                 clock: Callable[[], float] = time.perf_counter):
+        self.config = config
+        self.policy = policy
+        self.behavior = behavior
+        self.clock = clock
+        self.result = ReplayResult()
+        bag_topics = set(bag_topics)
+        self._use_state_topic = config.state_topic in bag_topics
+        self.result.state_source = config.state_topic if self._use_state_topic else (
+            f"previous teleop command on {config.command_topic} (bag has no {config.state_topic})")
+        self.scheduler = ChunkScheduler(config.scheduler, enabled=True)
+        self._state: np.ndarray | None = None
+        self._last_stamp: dict[str, int] = {}
+        self._pending: list[tuple[int, int, np.ndarray]] = []  # (arrival ns, image stamp ns, actions)
+        self._busy_until_ns = -1
+        self._latency_ns = int(round(config.sim_latency_ms * NS_PER_MS))
+        if policy is not None:
+            self.result.action_names = list(policy.action_names)
+            self.result.dt = float(policy.dt)
+        if behavior is not None:
+            self.result.class_names = list(behavior.class_names)
+            self.windower = ImuWindower(config.window)
+            self.smoother = ProbabilitySmoother(config.smoother)
+        self._label: int = -1
+        for topic, why in ((config.image_topic, "policy"), (config.command_topic, "policy")):
+            if policy is not None and topic not in bag_topics:
+                self.result.warn(f"bag has no {topic}: the {why} cannot be scored")
+        if behavior is not None and config.imu_topic not in bag_topics:
+            self.result.warn(f"bag has no {config.imu_topic}: the behavior model cannot be scored")
+        if behavior is not None and config.label_topic not in bag_topics:
+            self.result.warn(f"bag has no {config.label_topic}: behavior predictions are not scored")
+
+    # ------------------------------------------------------------------ dispatch
+    def feed(self, item: BagMessage) -> None:
+        r = self.result
+        r.first_ns = item.log_ns if r.first_ns is None else r.first_ns
+        r.last_ns = item.log_ns
+        self._flush_pending(item.log_ns)
+        topic = item.topic
+        c = self.config
+        if topic == c.image_topic and self.policy is not None:
+            self._on_image(item)
+        elif topic == c.command_topic:
+            self._on_command(item)
+        elif topic == c.state_topic and self.policy is not None:
+            if self._monotonic(topic, stamp_ns(item.msg.header)):
+                self._state = np.array([item.msg.steering, item.msg.throttle], dtype=np.float64)
+        elif topic == c.imu_topic and self.behavior is not None:
+            self._on_imu(item)
+        elif topic == c.mag_topic and self.behavior is not None:
+            f = item.msg.magnetic_field
+            self.windower.add_mag(stamp_ns(item.msg.header), (f.x, f.y, f.z))
+        elif topic == c.label_topic:
+            self._on_label(item)
+        elif topic in (c.policy_stats_topic, c.behavior_stats_topic):
+            self._on_stats(item)
+
+    def _monotonic(self, topic: str, stamp: int) -> bool:
+        """Drop messages whose header stamp goes back in time on their topic (as nodes do)."""
+        last = self._last_stamp.get(topic)
+        if last is not None and stamp < last:
+            self.result.counts[f"non_monotonic_stamp {topic}"] += 1
+            self.result.warn(f"{topic}: header stamps go backwards; those messages were dropped")
+            return False
+        self._last_stamp[topic] = stamp
+        return True
+
+    # ------------------------------------------------------------------ policy
+    def _on_image(self, item: BagMessage) -> None:
+        r = self.result
+        t0 = stamp_ns(item.msg.header)
+        now = item.log_ns
+        if not self._monotonic(self.config.image_topic, t0):
+            return
+        if now < self._busy_until_ns:
+            r.activity["frames_dropped_model_busy"] += 1
+            return
+        if not self.scheduler.wants_chunk(max(now, t0)):
+            r.activity["frames_not_needed"] += 1
+            return
+        start = self.clock()
+        try:
+            rgb = image_to_rgb(item.msg)
+        except UnsupportedImageEncodingError as err:
+            r.counts[f"unusable_image_encoding {err.encoding}"] += 1
+            r.warn(f"{self.config.image_topic}: {err}; those frames were dropped")
+            return
+        except ValueError as err:
+            r.counts["malformed_image"] += 1
+            r.warn(f"{self.config.image_topic}: {err}")
+            return
+        decoded = self.clock()
+        state = self._state
+        if state is None:
+            r.counts["frames_without_state (zeros used)"] += 1
+            state = np.zeros(len(r.action_names))
+        actions = np.asarray(self.policy.predict(rgb, state), dtype=np.float64)
+        done = self.clock()
+        r.time_wall("image_decode", (decoded - start) * 1e3)
+        r.time_wall("policy_inference", (done - decoded) * 1e3)
+        arrival = max(now, t0) + self._latency_ns
+        self._busy_until_ns = arrival
+        self._pending.append((arrival, t0, actions))
+        self._flush_pending(now)
+
+    def _flush_pending(self, now: int) -> None:
+        while self._pending and self._pending[0][0] <= now:
+            arrival, t0, actions = self._pending.pop(0)
+            status = self.scheduler.add_chunk(actions, t0, self.result.dt, arrival)
+            if status == "ok":
+                self.result.chunk_t0_ns.append(t0)
+                self.result.chunk_actions.append(actions)
+            else:
+                self.result.counts[f"chunks_rejected {status}"] += 1
+
+    def _on_command(self, item: BagMessage) -> None:
+        msg = item.msg
+        if self.config.teleop_only and int(msg.source) != SOURCE_MANUAL:
+            self.result.activity["commands_not_teleop (not scored)"] += 1
+            return
+        t = stamp_ns(msg.header)
+        if not self._monotonic(self.config.command_topic, t):
+            return
+        target = np.array([msg.steering, msg.throttle], dtype=np.float64)
+        if self.policy is not None:
+            self._flush_pending(t)
+            action = self.scheduler.action_at(t)
+            pred = np.full(len(target), np.nan) if action.is_neutral else np.asarray(action.values, np.float64)
+            if action.is_neutral:
+                self.result.neutral_reasons[action.reason] += 1
+            self.result.tick_ns.append(t)
+            self.result.tick_pred.append(pred[: len(target)])
+            self.result.tick_target.append(target)
+            if not self._use_state_topic:
+                self._state = target  # the board applied this command until the next one
+        else:
+            self.result.tick_ns.append(t)
+            self.result.tick_target.append(target)
+
+    # ------------------------------------------------------------------ behavior
+    def _on_imu(self, item: BagMessage) -> None:
+        msg = item.msg
+        a, g = msg.linear_acceleration, msg.angular_velocity
+        windows = self.windower.add_imu(stamp_ns(msg.header), (a.x, a.y, a.z), (g.x, g.y, g.z))
+        for window in windows:
+            start = self.clock()
+            probs, code = self.behavior.predict(window.data)
+            self.result.time_wall("behavior_inference", (self.clock() - start) * 1e3)
+            class_id, _ = self.smoother.update(probs)
+            self.result.window_ns.append(window.stamp_ns)
+            self.result.y_pred.append(class_id)
+            self.result.y_true.append(self._label)
+            self.result.codes.append(int(code))
+
+    def _on_label(self, item: BagMessage) -> None:
+        msg = item.msg
+        names = self.result.class_names
+        if names and str(msg.label) in names:
+            self._label = names.index(str(msg.label))
+        elif names and 0 <= int(msg.class_id) < len(names):
+            self._label = int(msg.class_id)
+        else:
+            self._label = -1
+            self.result.counts["labels_outside_model_classes"] += 1
+
+    def _on_stats(self, item: BagMessage) -> None:
+        msg = item.msg
+        prefix = "policy" if item.topic == self.config.policy_stats_topic else "behavior"
+        for stage in ("preprocess_ms", "inference_ms", "postprocess_ms", "end_to_end_ms"):
+            value = float(getattr(msg, stage))
+            if np.isfinite(value):
+                self.result.recorded_latency_ms.setdefault(f"{prefix}_{stage[:-3]}", []).append(value)
+
+    # ------------------------------------------------------------------ end
+    def finish(self) -> ReplayResult:
+        self._flush_pending(2**62)
+        r = self.result
+        if self.policy is not None:
+            r.activity.update({f"scheduler {k}": v for k, v in vars(self.scheduler.stats).items() if v})
+        if self.behavior is not None:
+            stats = vars(self.windower.stats)
+            r.counts.update({f"imu {k}": stats[k] for k in ("duplicates", "late_samples") if stats[k]})
+            r.activity.update({f"imu_window {k}": v for k, v in stats.items()
+                               if k not in ("duplicates", "late_samples") and v})
+        return r
+
+
+def replay(messages: Iterable[BagMessage], config: ReplayConfig, policy: Any = None,
+           behavior: Any = None, bag_topics: Iterable[str] = ()) -> ReplayResult:
+    """Feed every message through a Replayer and return what it collected."""
+    replayer = Replayer(config, policy, behavior, bag_topics)
+    for item in messages:
+        replayer.feed(item)
+    return replayer.finish()
+
+
+def evaluate_bag(bag: str, config: ReplayConfig, policy: Any = None, behavior: Any = None,
+                 run_info: dict | None = None) -> tuple[dict, ReplayResult]:
+    """Read a bag (as far as readable), replay it, score it: (metrics dict, raw result).
+
+    Raises BagError when the bag cannot be read at all, and ValueError when the
+    bag has nothing that the given models can be scored on.
+    """
+    from edge_inference.bag_io import ReadStats, read_bag
+    from edge_inference.evaluation.metrics import score_replay
+
+    stats = ReadStats()
+    messages = read_bag(bag, topics=config.topics(), stats=stats)
+    first = next(messages, None)  # opening the bag fills stats.topics
+    replayer = Replayer(config, policy, behavior, bag_topics=stats.topics)
+    if first is not None:
+        replayer.feed(first)
+        for item in messages:
+            replayer.feed(item)
+    result = replayer.finish()
+    if not result.tick_target and not result.window_ns:
+        problems = "; ".join(stats.warnings + result.warnings) or "no matching topics"
+        raise ValueError(f"{bag}: nothing to evaluate ({problems}); topics in the bag: "
+                         f"{sorted(stats.topics) or 'none'}")
+    metrics = score_replay(result)
+    duration = 0.0 if result.first_ns is None else (result.last_ns - result.first_ns) / 1e9
+    bag_info = stats.to_dict()
+    bag_info["path"] = Path(bag).name  # metrics do not depend on where the bag lies
+    bag_info["duration_s"] = round(duration, 3)
+    metrics["bag"] = bag_info
+    metrics["run"] = {"bag": Path(bag).name, "sim_latency_ms": config.sim_latency_ms,
+                      "scheduler_mode": config.scheduler.mode, **(run_info or {})}
+    return metrics, result

@@ -1,0 +1,271 @@
+"""The evaluation report: a folder a person can open and understand.
+
+- metrics.json: deterministic scores and counts (byte-identical for the same bag
+  and model in --fast mode; keys sorted, floats rounded);
+- timing.json: wall-clock model timings measured during the replay (vary per run);
+- report.md: the drive in words and tables, linking the plots;
+- actions_vs_teleop.png, horizon_error.png, latency_hist.png, confusion_matrix.png.
+
+Matplotlib runs with the Agg backend, so no display is needed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edge_inference.evaluation.metrics import latency_summary
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# ------------------------------------------------------------------ plots
+
+MAX_GAP_S = 1.0  # pauses between recording sessions are cut out of time plots
+
+
+def drive_time(t_ns: np.ndarray, *series: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Seconds of driving with long pauses cut out; NaN rows break the lines at each cut."""
+    dt = np.diff(t_ns) / 1e9
+    gaps = np.flatnonzero(dt > MAX_GAP_S)
+    step = np.where(dt > MAX_GAP_S, 0.0, dt)
+    t = np.concatenate([[0.0], np.cumsum(step)])
+    t = np.insert(t, gaps + 1, t[gaps])
+    out = [t]
+    for x in series:
+        x = np.asarray(x, dtype=np.float64)
+        out.append(np.insert(x, gaps + 1, np.nan, axis=0))
+    return tuple(out)
+
+
+
+def plot_actions(result, path: Path, title: str) -> bool:
+    if not result.tick_pred:
+        return False
+    plt = _pyplot()
+    names = list(result.action_names)
+    t, pred, target = drive_time(np.asarray(result.tick_ns, dtype=np.int64),
+                                 np.stack(result.tick_pred), np.stack(result.tick_target))
+    fig, axes = plt.subplots(len(names), 1, figsize=(10, 2.6 * len(names)), sharex=True, squeeze=False)
+    for i, name in enumerate(names):
+        ax = axes[i, 0]
+        ax.plot(t, target[:, i], color="0.3", lw=1.0, label="teleop")
+        ax.plot(t, pred[:, i], color="tab:blue", lw=1.0, label="policy (gaps: neutral)")
+        ax.set_ylabel(name)
+        ax.set_ylim(-1.1, 1.1)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(loc="upper right", fontsize=8)
+    axes[0, 0].set_title(title)
+    axes[-1, 0].set_xlabel(f"drive time, s (pauses > {MAX_GAP_S:g} s cut out)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return True
+
+
+def plot_horizon(metrics: dict, path: Path) -> bool:
+    horizon = metrics.get("policy", {}).get("horizon_mae") or {}
+    names = [k for k in horizon if k != "count"]
+    if not names:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for name in names:
+        values = np.array([np.nan if v is None else v for v in horizon[name]])
+        ax.plot(np.arange(values.size), values, marker=".", label=name)
+    ax.set_xlabel("action index k in the chunk (time t0 + k*dt)")
+    ax.set_ylabel("MAE vs teleop")
+    ax.set_title("Error along the chunk horizon")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return True
+
+
+def plot_latency(latencies: dict[str, list[float]], path: Path) -> bool:
+    stages = {k: v for k, v in latencies.items() if v}
+    if not stages:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    top = max(np.percentile(v, 99) for v in stages.values())
+    bins = np.linspace(0, max(top, 1e-3) * 1.05, 40)
+    for name, values in sorted(stages.items()):
+        ax.hist(np.clip(values, 0, bins[-1]), bins=bins, alpha=0.55, label=f"{name} (n={len(values)})")
+    ax.set_xlabel("ms (clipped at p99)")
+    ax.set_ylabel("count")
+    ax.set_title("Latency per stage")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return True
+
+
+def plot_confusion(metrics: dict, path: Path) -> bool:
+    behavior = metrics.get("behavior", {})
+    if "confusion_matrix" not in behavior:
+        return False
+    plt = _pyplot()
+    cm = np.asarray(behavior["confusion_matrix"])
+    names = behavior["class_names"]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(names), 0.8 + 0.6 * len(names)))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
+                color="white" if v > cm.max() / 2 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Behavior confusion matrix")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return True
+
+
+# ------------------------------------------------------------------ markdown
+
+
+def _fmt(x, digits: int = 3) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def markdown(metrics: dict, timing: dict, plots: list[str]) -> str:
+    run = metrics["run"]
+    bag = metrics["bag"]
+    lines = [f"# Evaluation of `{run['model']}` ({run['backend']}) on `{Path(run['bag']).name}`", ""]
+    lines += [f"- Mode: {run['mode']}, simulated model latency {run['sim_latency_ms']} ms, "
+              f"chunk execution `{run['scheduler_mode']}`.",
+              f"- Bag: {bag['storage']}, {bag['messages_read']} messages read, "
+              f"{bag['duration_s']} s of data."]
+    if bag["salvaged"] or bag["truncated"]:
+        lines.append("- **The bag is damaged**: evaluated as far as it was readable "
+                     f"(salvaged={bag['salvaged']}, truncated={bag['truncated']}).")
+    skipped = {**bag["skipped"], **metrics.get("replay_counts", {})}
+    activity = metrics.get("replay_activity", {})
+    warnings = bag["warnings"] + metrics.get("replay_warnings", [])
+    policy = metrics.get("policy")
+    if policy:
+        names = [k for k in policy["per_dimension"]]
+        lines += ["", "## Policy vs teleop", "",
+                  f"{policy['scored_samples']} of {policy['teleop_samples']} teleop commands scored "
+                  f"(the rest: policy neutral {policy['neutral_samples'] or {}}); "
+                  f"{policy['chunks']} chunks; state input: {policy['state_source']}.", "",
+                  "| dimension | MAE | RMSE | normalized MAE | bias | constant-mean MAE | hold-previous MAE |",
+                  "|---|---|---|---|---|---|---|"]
+        for name in names:
+            d = policy["per_dimension"][name]
+            b = policy["baseline_constant_mean"].get(name, {})
+            h = policy["baseline_hold_previous"].get(name, {})
+            lines.append(f"| {name} | {_fmt(d['mae'])} | {_fmt(d['rmse'])} | {_fmt(d['normalized_mae'])} | "
+                         f"{_fmt(d['bias'])} | {_fmt(b.get('mae'))} | {_fmt(h.get('mae'))} |")
+        lines += ["", f"Steering MAE / constant-mean MAE: **{_fmt(policy['steering_mae_vs_constant_mean'])}** "
+                      f"(goal ≤ 0.70). Steering sign agreement: {_fmt(policy['steering_sign_agreement'])} "
+                      f"(constant mean: {_fmt(policy['baseline_sign_agreement_constant_mean'])})."]
+    behavior = metrics.get("behavior")
+    if behavior:
+        lines += ["", "## Behavior classifier", "",
+                  f"{behavior['windows']} windows, {behavior['labelled_windows']} labelled."]
+        if "accuracy" in behavior:
+            lines.append(f"Accuracy **{_fmt(behavior['accuracy'])}**, macro-F1 **{_fmt(behavior['macro_f1'])}**.")
+        codes = behavior["fsq_codes"]
+        if codes["n"]:
+            lines.append(f"FSQ codes: {codes['unique_codes']} distinct, perplexity {_fmt(codes['perplexity'], 2)}.")
+    latency_rows = [(k, v) for k, v in sorted(metrics.get("latency_recorded_on_robot", {}).items())]
+    latency_rows += [(f"{k} (this replay)", v) for k, v in sorted(timing.get("latency_ms", {}).items())]
+    if latency_rows:
+        lines += ["", "## Latency", "", "| stage | n | median ms | p95 ms | max ms |", "|---|---|---|---|---|"]
+        for name, s in latency_rows:
+            lines.append(f"| {name} | {s['n']} | {_fmt(s.get('median_ms'), 2)} | {_fmt(s.get('p95_ms'), 2)} | "
+                         f"{_fmt(s.get('max_ms'), 2)} |")
+    lines += ["", "## Input problems", ""]
+    if skipped:
+        lines += ["| what | count |", "|---|---|"] + [f"| {k} | {v} |" for k, v in sorted(skipped.items())]
+    else:
+        lines.append("None: every message was used.")
+    for w in warnings:
+        lines.append(f"- warning: {w}")
+    if activity:
+        lines += ["", "Pipeline activity (normal, for reference): "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(activity.items())) + "."]
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out_dir: Path, metrics: dict, result, title: str) -> list[str]:
+    """Write metrics.json, timing.json, report.md and the plots; return the plot names."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    timing = {"note": "wall-clock timings of this replay on this machine; they vary between runs",
+              "latency_ms": {k: latency_summary(v) for k, v in sorted(result.wall_latency_ms.items())}}
+    plots = []
+    if plot_actions(result, out_dir / "actions_vs_teleop.png", title):
+        plots.append("actions_vs_teleop.png")
+    if plot_horizon(metrics, out_dir / "horizon_error.png"):
+        plots.append("horizon_error.png")
+    latencies = {**{k: v for k, v in result.recorded_latency_ms.items()},
+                 **{f"{k} (replay)": v for k, v in result.wall_latency_ms.items()}}
+    if plot_latency(latencies, out_dir / "latency_hist.png"):
+        plots.append("latency_hist.png")
+    if plot_confusion(metrics, out_dir / "confusion_matrix.png"):
+        plots.append("confusion_matrix.png")
+    write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "timing.json", timing)
+    (out_dir / "report.md").write_text(markdown(metrics, timing, plots))
+    return plots
+
+
+def comparison_markdown(labels: Sequence[str], metrics_list: Sequence[dict], timings: Sequence[dict]) -> str:
+    """Side-by-side table of several models/backends evaluated on one bag."""
+    rows: list[tuple[str, list[str]]] = []
+
+    def add(name: str, getter) -> None:
+        values = []
+        for m, t in zip(metrics_list, timings):
+            try:
+                values.append(_fmt(getter(m, t)))
+            except (KeyError, TypeError, IndexError):
+                values.append("n/a")
+        if any(v != "n/a" for v in values):
+            rows.append((name, values))
+
+    first = metrics_list[0]
+    for dim in first.get("policy", {}).get("per_dimension", {}):
+        add(f"{dim} MAE", lambda m, t, d=dim: m["policy"]["per_dimension"][d]["mae"])
+        add(f"{dim} RMSE", lambda m, t, d=dim: m["policy"]["per_dimension"][d]["rmse"])
+    add("steering MAE / constant mean", lambda m, t: m["policy"]["steering_mae_vs_constant_mean"])
+    add("steering sign agreement", lambda m, t: m["policy"]["steering_sign_agreement"])
+    add("scored samples", lambda m, t: m["policy"]["scored_samples"])
+    add("behavior accuracy", lambda m, t: m["behavior"]["accuracy"])
+    add("behavior macro-F1", lambda m, t: m["behavior"]["macro_f1"])
+    add("FSQ perplexity", lambda m, t: m["behavior"]["fsq_codes"]["perplexity"])
+    add("policy inference median ms (replay)", lambda m, t: t["latency_ms"]["policy_inference"]["median_ms"])
+    add("policy inference p95 ms (replay)", lambda m, t: t["latency_ms"]["policy_inference"]["p95_ms"])
+    add("behavior inference median ms (replay)", lambda m, t: t["latency_ms"]["behavior_inference"]["median_ms"])
+    header = "| metric | " + " | ".join(labels) + " |"
+    lines = ["# Side-by-side comparison", "", f"Bag: `{Path(first['run']['bag']).name}`", "",
+             header, "|---|" + "---|" * len(labels)]
+    lines += [f"| {name} | " + " | ".join(values) + " |" for name, values in rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,181 @@
+"""`edge-inference eval`: replay a bag through the robot's cores and score the models.
+
+    edge-inference eval --bag drive.mcap_dir --model act_dir --backend onnxruntime --out report/
+
+--fast (default) replays on simulated time as fast as possible: the same bag and
+model give a byte-identical metrics.json. --realtime republishes the bag on DDS
+at its own pace with /clock (plus the policy's chunks and commands under
+/eval/...) so rviz or rqt can watch while it is scored.
+
+Several --model or --backend values evaluate each combination on the same bag
+and add comparison.md, a side-by-side table (e.g. fp32 vs int8, cpu vs npu).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+TEMPORARY = "temporary"  # the numpy stand-in models of edge_inference.temporary_models
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="score a policy / behavior model on a rosbag2",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bag", required=True, help="rosbag2 folder (MCAP or sqlite3) or a single storage file")
+    p.add_argument("--model", action="append", default=[],
+                   help=f"policy model path (repeat to compare), or '{TEMPORARY}'")
+    p.add_argument("--backend", action="append", default=[],
+                   help="policy backend, e.g. torch, onnxruntime, onnxruntime-int8, hailo (repeat to compare)")
+    p.add_argument("--behavior-model", help=f"behavior (FSQ) model path, or '{TEMPORARY}'")
+    p.add_argument("--behavior-backend", default=None, help="behavior backend (default: the runner's)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--fast", dest="mode", action="store_const", const="fast",
+                      help="simulated time, deterministic metrics (default)")
+    mode.add_argument("--realtime", dest="mode", action="store_const", const="realtime",
+                      help="republish on DDS with /clock at the bag's pace")
+    p.set_defaults(mode="fast")
+    p.add_argument("--rate", type=float, default=1.0, help="--realtime playback speed factor")
+    p.add_argument("--sim-latency-ms", type=float, default=0.0,
+                   help="simulated model latency: chunks take effect this long after their frame")
+    p.add_argument("--chunk-mode", choices=("queue", "ensemble", "async"), default=None,
+                   help="chunk execution, the policy node's `mode` (default: config/rover.yaml)")
+    p.add_argument("--n-action-steps", type=int, default=None,
+                   help="queue mode: actions executed per chunk (default: config/rover.yaml)")
+    p.add_argument("--max-action-age", type=float, default=None,
+                   help="s; older chunks give neutral (default: config/rover.yaml)")
+    p.add_argument("--out", required=True, type=Path, help="report folder")
+    p.set_defaults(func=run)
+
+
+def _pairs(models: list[str], backends: list[str]) -> list[tuple[str, str | None]]:
+    if not models:
+        return []
+    if not backends:
+        return [(m, None) for m in models]
+    if len(models) == 1:
+        return [(models[0], b) for b in backends]
+    if len(backends) == 1:
+        return [(m, backends[0]) for m in models]
+    if len(models) == len(backends):
+        return list(zip(models, backends))
+    raise ValueError(f"give one --model per --backend ({len(models)} models, {len(backends)} backends)")
+
+
+def load_policy(model: str, backend: str | None):
+    if model == TEMPORARY:
+        from edge_inference.temporary_models import TemporaryPolicyRunner
+
+        return TemporaryPolicyRunner()
+    from edge_inference.runners import create_policy_runner
+
+    return create_policy_runner(model, backend) if backend else create_policy_runner(model)
+
+
+def load_behavior(model: str | None, backend: str | None):
+    if model is None:
+        return None
+    if model == TEMPORARY:
+        from edge_inference.temporary_models import TemporaryBehaviorRunner
+
+        return TemporaryBehaviorRunner()
+    from edge_inference.runners import create_behavior_runner
+
+    return create_behavior_runner(model, backend) if backend else create_behavior_runner(model)
+
+
+def scheduler_config(args: argparse.Namespace, chunk_size: int | None):
+    """The policy node's scheduler settings: rover.yaml, then command-line overrides."""
+    from dataclasses import fields
+
+    from edge_inference.chunk_scheduler import SchedulerConfig
+    from edge_inference.graph import load_param_file
+    from edge_inference.resources import config_path
+
+    names = {f.name for f in fields(SchedulerConfig)}
+    node = load_param_file(config_path("rover.yaml")).get("policy_node", {})
+    values = {k: v for k, v in node.items() if k in names}
+    for key, arg in (("mode", args.chunk_mode), ("n_action_steps", args.n_action_steps),
+                     ("max_action_age", args.max_action_age)):
+        if arg is not None:
+            values[key] = arg
+    config = SchedulerConfig(**values)
+    if chunk_size and config.n_action_steps > chunk_size:
+        config.n_action_steps = chunk_size
+    return config
+
+
+def _label(model: str, backend: str | None) -> str:
+    name = Path(model).name or model
+    return f"{name}-{backend}" if backend else name
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_inference.bag_io import BagError
+    from edge_inference.evaluation.replay import ReplayConfig, evaluate_bag
+    from edge_inference.evaluation.report import comparison_markdown, write_report
+    from edge_inference.imu_window import WindowConfig
+
+    try:
+        pairs = _pairs(args.model, args.backend) or [(None, None)]
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if pairs == [(None, None)] and not args.behavior_model:
+        print("error: give --model and/or --behavior-model", file=sys.stderr)
+        return 2
+    behavior = load_behavior(args.behavior_model, args.behavior_backend)
+    labels, metrics_list, timings = [], [], []
+    for model, backend in pairs:
+        policy = load_policy(model, backend) if model else None
+        scheduler = scheduler_config(args, getattr(policy, "chunk_size", None))
+        window = WindowConfig(window_length=getattr(behavior, "window_length", 100),
+                              sample_rate_hz=getattr(behavior, "sample_rate_hz", 50.0), stride=25)
+        config = ReplayConfig(
+            sim_latency_ms=args.sim_latency_ms, window=window,
+            scheduler=scheduler)
+        run_info = {"mode": args.mode, "model": model or "none", "backend": backend or
+                    getattr(policy, "backend_name", "default"),
+                    "model_hash": getattr(policy, "model_hash", None),
+                    "behavior_model": args.behavior_model,
+                    "behavior_hash": getattr(behavior, "model_hash", None)}
+        label = _label(model, backend) if model else "behavior"
+        out_dir = args.out if len(pairs) == 1 else args.out / label
+        try:
+            if args.mode == "realtime":
+                from edge_inference.evaluation.realtime import evaluate_bag_realtime
+
+                metrics, result = evaluate_bag_realtime(args.bag, config, policy, behavior, run_info, args.rate)
+            else:
+                metrics, result = evaluate_bag(args.bag, config, policy, behavior, run_info)
+        except (BagError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        write_report(out_dir, metrics, result, f"{label} on {Path(args.bag).name}")
+        import json
+
+        timings.append(json.loads((out_dir / "timing.json").read_text()))
+        labels.append(label)
+        metrics_list.append(metrics)
+        _print_summary(label, metrics, out_dir)
+    if len(pairs) > 1:
+        (args.out / "comparison.md").write_text(comparison_markdown(labels, metrics_list, timings))
+        print(f"comparison: {args.out / 'comparison.md'}")
+    return 0
+
+
+def _print_summary(label: str, metrics: dict, out_dir: Path) -> None:
+    policy = metrics.get("policy")
+    if policy:
+        steer = policy["per_dimension"].get("steering", {})
+        print(f"{label}: steering MAE {steer.get('mae')} (constant mean "
+              f"{policy['baseline_constant_mean'].get('steering', {}).get('mae')}), "
+              f"ratio {policy['steering_mae_vs_constant_mean']}, {policy['scored_samples']} samples")
+    behavior = metrics.get("behavior")
+    if behavior and "accuracy" in behavior:
+        print(f"{label}: behavior accuracy {behavior['accuracy']}, macro-F1 {behavior['macro_f1']}")
+    skipped = {**metrics["bag"]["skipped"], **metrics.get("replay_counts", {})}
+    if skipped or metrics["bag"]["warnings"]:
+        print(f"{label}: input problems {skipped}; warnings: {len(metrics['bag']['warnings'])}")
+    print(f"report: {out_dir / 'report.md'}")
