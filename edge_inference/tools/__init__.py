@@ -6,4 +6,7 @@ Modules import heavy dependencies (torch, onnx, rclpy) inside their ``run``.
 TOOL_MODULES = [
     "up",
     "demo",
+    "train_fsq",
+    "import_tub",
+    "eval",
 ]
