@@ -26,7 +26,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
 from rosbags.rosbag2.errors import ReaderError
 from rosbags.serde import SerdeError
-from rosbags.typesys import Stores, TypesysError, get_typestore, get_types_from_msg
+from rosbags.typesys import Stores, TypesysError, get_typestore, get_types_from_msg  # noqa: F401 (re-exported)
 from rosbags.typesys.store import Typestore
 
 MSG_PACKAGE = "edge_inference_msgs"
@@ -291,11 +291,16 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None,
     with _closing(reader):
         stats.storage = _storage_name(path)
         connections = []
+        stores: dict[str, Typestore] = {}  # msgtype -> store that can decode it
         for conn in reader.connections:
             stats.topics[conn.topic] = conn.msgtype
             if wanted is not None and conn.topic not in wanted:
                 continue
-            if conn.msgtype not in reader.typestore.types:
+            if conn.msgtype in reader.typestore.types:
+                stores[conn.msgtype] = reader.typestore  # the definition stored in the bag
+            elif conn.msgtype in make_typestore().types:
+                stores[conn.msgtype] = make_typestore()  # bag without definitions (e.g. Humble sqlite3)
+            else:
                 stats.skipped["unknown_type"] += conn.msgcount
                 stats.warn(f"topic {conn.topic}: unknown message type {conn.msgtype} (no definition)")
                 continue
@@ -312,7 +317,7 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None,
                 stats.truncated = True
                 stats.warn(f"stopped reading at a damaged part of the bag: {err}")
                 break
-            msg = _deserialize(reader.typestore, raw, conn.msgtype, conn.topic, stats)
+            msg = _deserialize(stores[conn.msgtype], raw, conn.msgtype, conn.topic, stats)
             if msg is not None:
                 stats.messages_read += 1
                 yield BagMessage(conn.topic, conn.msgtype, log_ns, msg)
