@@ -96,7 +96,7 @@ def run(args) -> int:
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
     # A small calibration/verification sample of unseen-user inputs, used by export/quantize.
     pick = np.random.default_rng(0).permutation(len(test))[:256]
-    np.savez_compressed(out / "calibration.npz", inputs=test_inputs[pick], labels=test.labels[pick])
+    np.savez_compressed(out / "calibration.npz", imu=test_inputs[pick], labels=test.labels[pick])
     print(f"test (unseen users): accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
           f"code usage {report['code_usage']['used_codes']}/{report['code_usage']['codebook_size']} "
           f"perplexity {report['code_usage']['perplexity']:.1f}")
@@ -104,9 +104,9 @@ def run(args) -> int:
     for row in report["confusion_matrix"]:
         print("  " + " ".join(f"{v:5d}" for v in row))
     if args.export:
-        from edge_inference.export import export_fsq_onnx
+        from edge_inference.onnx_export import export_fsq_onnx
 
-        result = export_fsq_onnx(out, out / "model.onnx")
+        result = export_fsq_onnx(out, out / "model.onnx", real_inputs=test_inputs[pick])
         print(f"exported {result.path} (max |onnx - torch| = {result.max_abs_diff:.2e})")
     print(f"wrote {out}")
     return 0
