@@ -136,8 +136,8 @@ class ImuWindower:
         self._imu_t.insert(i, stamp_ns)
         self._imu_v.insert(i, v)
         self.stats.imu_samples += 1
-        if self._grid0_ns is None:
-            self._grid0_ns = stamp_ns
+        if self._grid0_ns is None or (self._next_row == 0 and stamp_ns < self._grid0_ns):
+            self._grid0_ns = stamp_ns  # anchor at the oldest sample seen before the first row
         return self._emit_ready()
 
     # -- internals -------------------------------------------------------------------------
