@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -93,7 +94,7 @@ def read_tub(tub: Path, summary: ImportSummary) -> Iterator[TubRecord]:
                 )
             except (KeyError, ValueError, TypeError) as err:
                 summary.bad_records += 1
-                print(f"warning: {catalog.name}: malformed record skipped ({err!r})")
+                print(f"warning: {catalog.name}: malformed record skipped ({err!r})", file=sys.stderr)
                 continue
             if index in deleted:
                 summary.deleted += 1
@@ -134,7 +135,7 @@ def import_tubs(tubs: list[Path], out: Path, storage: str = "mcap",
                 rgb = load_rgb(record.image_path)
             except TubError as err:
                 summary.missing_images += 1
-                print(f"warning: {err}")
+                print(f"warning: {err}", file=sys.stderr)
                 continue
             ns = record.stamp_ns
             writer.write(IMAGE_TOPIC, bag_io.rgb_to_image(rgb, ns, "camera", store), ns)
@@ -172,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = import_tubs(args.tubs, args.out, args.storage, args.compress)
     except (TubError, BagError) as err:
-        print(f"error: {err}")
+        print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{args.out}: {summary.as_text()}")
     return 0 if summary.records else 1
