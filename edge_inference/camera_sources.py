@@ -110,6 +110,9 @@ SOURCES: dict[str, Callable[..., FrameSource]] = {
     "gstreamer": lambda spec, w, h, fps: OpenCVSource("gstreamer", spec, w, h, fps),
     "file": lambda spec, w, h, fps: OpenCVSource("file", spec, w, h, fps),
     "synthetic": lambda spec, w, h, fps: SyntheticSource(w, h, fps),
+    # the simulator's forward view, rendered from sim/pose (needs node=...); imported lazily
+    "sim": lambda spec, w, h, fps, **kw: __import__("edge_inference.sim.camera_source", fromlist=["x"])
+    .make_sim_source(spec, w, h, fps, **kw),
 }
 
 

@@ -1,0 +1,57 @@
+"""The simulated car's end of the serial cable: what the board applies -> steering angle and speed.
+
+The bridge maps a normalized command to PWM µs through the calibration and sends
+it over the serial link; the board (here the Python ``BoardEmulator``, the same
+state machine as the firmware) applies it, or neutral when disarmed, e-stopped or
+its watchdog fires. The car must move according to what the board *applies*, so
+this reads the applied µs and inverts the same calibration
+(``pwm_mapping.ChannelCalibration.to_normalized``) before the vehicle model turns
+it into a wheel angle and a target speed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..board_emulator import BoardEmulator
+from ..pwm_mapping import Calibration, default_calibration_path, load_calibration
+
+
+def load_sim_calibration(path: str = "") -> Calibration:
+    """The bridge's calibration: ``path``, else config/calibration.yaml if present, else the defaults."""
+    if path:
+        return load_calibration(path)
+    default = default_calibration_path()
+    return load_calibration(default) if Path(default).is_file() else Calibration().validate()
+
+
+class BoardLink:
+    """A board emulator on a pty (the bridge opens ``port_path``) and the inverse PWM mapping."""
+
+    def __init__(self, port_path: str | None = None, calibration: Calibration | None = None,
+                 watchdog_ms: int = 250):
+        self.calibration = calibration or Calibration().validate()
+        self.board = BoardEmulator(port_path, watchdog_ms=watchdog_ms)
+        # the board enforces the same hard limits the bridge would program into it
+        for lim in self.calibration.board_limits():
+            self.board.logic.limits[lim.channel] = lim
+
+    @property
+    def port_path(self) -> str:
+        return self.board.port_path
+
+    def start(self) -> "BoardLink":
+        self.board.start()
+        return self
+
+    def stop(self) -> None:
+        self.board.stop()
+
+    def applied(self) -> tuple[float, float, int, int]:
+        """(steering, throttle) normalized as applied by the board, plus the raw µs."""
+        steer_us, throttle_us = self.board.applied_us
+        return (self.calibration.steering.to_normalized(steer_us),
+                self.calibration.throttle.to_normalized(throttle_us), steer_us, throttle_us)
+
+    @property
+    def mode(self) -> int:
+        return self.board.mode
