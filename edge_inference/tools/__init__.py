@@ -7,6 +7,7 @@ TOOL_MODULES = [
     "up",
     "demo",
     "train_fsq",
+    "quantize",
     "import_tub",
     "eval",
 ]

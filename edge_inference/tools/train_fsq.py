@@ -98,7 +98,7 @@ def run(args) -> int:
     pick = np.random.default_rng(0).permutation(len(test))[:256]
     np.savez_compressed(out / "calibration.npz", imu=test_inputs[pick], labels=test.labels[pick])
     print(f"test (unseen users): accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
-          f"code usage {report['code_usage']['used_codes']}/{report['code_usage']['codebook_size']} "
+          f"code usage {report['code_usage']['unique_codes']}/{report['code_usage']['codebook_size']} "
           f"perplexity {report['code_usage']['perplexity']:.1f}")
     print("confusion matrix (rows true, cols predicted):", *data.class_names, sep="\n  ")
     for row in report["confusion_matrix"]:

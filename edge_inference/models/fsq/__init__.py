@@ -2,5 +2,5 @@
 
 Modules: ``configuration_fsq`` (config dataclass), ``features`` and ``codes`` (numpy,
 robot side), ``quantizer`` and ``modeling_fsq`` (torch), ``checkpoint`` (save/load),
-``metrics`` (accuracy, macro-F1, confusion). This package imports no torch itself.
+``training`` (train + evaluate). This package imports no torch itself.
 """

@@ -17,10 +17,10 @@ import torch
 from torch import nn
 
 from edge_inference.datasets.hapt import WindowSet
-from edge_inference.models.fsq.codes import code_usage, levels_to_index
+from edge_inference.evaluation.metrics import classification_metrics, code_usage
+from edge_inference.models.fsq.codes import levels_to_index
 from edge_inference.models.fsq.configuration_fsq import FSQConfig
 from edge_inference.models.fsq.features import unnormalized_features, normalize
-from edge_inference.models.fsq.metrics import classification_report
 from edge_inference.models.fsq.modeling_fsq import FSQClassifier
 
 
@@ -117,8 +117,8 @@ def predict(model: FSQClassifier, inputs: np.ndarray, batch_size: int = 512) -> 
 def evaluation_report(probs: np.ndarray, codes: np.ndarray, labels: np.ndarray, config: FSQConfig,
                       basic_classes: list[str] | None = None) -> dict:
     """Accuracy, macro-F1, confusion matrix, code usage; plus the subset of basic classes."""
-    report = classification_report(labels, probs.argmax(1), config.class_names)
-    report["code_usage"] = code_usage(codes, config.levels).to_dict()
+    report = classification_metrics(labels, probs.argmax(1), config.class_names)
+    report["code_usage"] = code_usage(codes, config.codebook_size)
     if basic_classes:
         keep = [config.class_names.index(c) for c in basic_classes if c in config.class_names]
         mask = np.isin(labels, keep)
