@@ -294,17 +294,16 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None,
         stores: dict[str, Typestore] = {}  # msgtype -> store that can decode it
         for conn in reader.connections:
             stats.topics[conn.topic] = conn.msgtype
-            if wanted is not None and conn.topic not in wanted:
-                continue
             if conn.msgtype in reader.typestore.types:
                 stores[conn.msgtype] = reader.typestore  # the definition stored in the bag
             elif conn.msgtype in make_typestore().types:
                 stores[conn.msgtype] = make_typestore()  # bag without definitions (e.g. Humble sqlite3)
-            else:
+            else:  # counted even when not requested: the report lists every unusable topic
                 stats.skipped["unknown_type"] += conn.msgcount
                 stats.warn(f"topic {conn.topic}: unknown message type {conn.msgtype} (no definition)")
                 continue
-            connections.append(conn)
+            if wanted is None or conn.topic in wanted:
+                connections.append(conn)
         if not connections:
             return
         iterator = reader.messages(connections=connections)
@@ -373,11 +372,11 @@ def _salvage(path: Path, wanted: set[str] | None, stats: ReadStats) -> Iterator[
     for _, topic, msgtype, _ in records:
         stats.topics.setdefault(topic, msgtype)
     for log_ns, topic, msgtype, raw in records:
-        if wanted is not None and topic not in wanted:
-            continue
-        if msgtype not in store.types:
+        if msgtype not in store.types:  # counted even when not requested, as in read_bag
             stats.skipped["unknown_type"] += 1
             stats.warn(f"topic {topic}: unknown message type {msgtype} (no definition)")
+            continue
+        if wanted is not None and topic not in wanted:
             continue
         msg = _deserialize(store, raw, msgtype, topic, stats)
         if msg is not None:

@@ -14,6 +14,7 @@ counted; a gap longer than `max_action_age` leaves the scheduler neutral.
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -64,8 +65,15 @@ class ReplayConfig:
             raise ValueError(f"sim_latency_ms must be >= 0, got {self.sim_latency_ms}")
 
     def topics(self) -> list[str]:
-        return [self.image_topic, self.command_topic, self.state_topic, self.imu_topic, self.mag_topic,
-                self.label_topic, self.policy_stats_topic, self.behavior_stats_topic]
+        return list(self.expected_types())
+
+    def expected_types(self) -> dict[str, str]:
+        """Topic -> the message type the replay can use on it."""
+        pkg = "edge_inference_msgs/msg"
+        return {self.image_topic: "sensor_msgs/msg/Image", self.command_topic: f"{pkg}/VehicleCommand",
+                self.state_topic: f"{pkg}/VehicleState", self.imu_topic: "sensor_msgs/msg/Imu",
+                self.mag_topic: "sensor_msgs/msg/MagneticField", self.label_topic: f"{pkg}/BehaviorState",
+                self.policy_stats_topic: f"{pkg}/InferenceStats", self.behavior_stats_topic: f"{pkg}/InferenceStats"}
 
 
 @dataclass
@@ -127,6 +135,7 @@ class Replayer:
         self._pending: list[tuple[int, int, np.ndarray]] = []  # (arrival ns, image stamp ns, actions)
         self._busy_until_ns = -1
         self._latency_ns = int(round(config.sim_latency_ms * NS_PER_MS))
+        self._expected = config.expected_types()
         if policy is not None:
             self.result.action_names = list(policy.action_names)
             self.result.dt = float(policy.dt)
@@ -134,7 +143,8 @@ class Replayer:
             self.result.class_names = list(behavior.class_names)
             self.windower = ImuWindower(config.window)
             self.smoother = ProbabilitySmoother(config.smoother)
-        self._label: int = -1
+        self._label_ns: list[int] = []  # label stamps, ascending
+        self._label_ids: list[int] = []
         for topic, why in ((config.image_topic, "policy"), (config.command_topic, "policy")):
             if policy is not None and topic not in bag_topics:
                 self.result.warn(f"bag has no {topic}: the {why} cannot be scored")
@@ -151,6 +161,11 @@ class Replayer:
         self._flush_pending(item.log_ns)
         topic = item.topic
         c = self.config
+        expected = self._expected.get(topic)
+        if expected is not None and item.msgtype != expected:
+            r.counts[f"wrong_type {topic} ({item.msgtype})"] += 1
+            r.warn(f"{topic} carries {item.msgtype}, expected {expected}; those messages were skipped")
+            return
         if topic == c.image_topic and self.policy is not None:
             self._on_image(item)
         elif topic == c.command_topic:
@@ -262,19 +277,30 @@ class Replayer:
             class_id, _ = self.smoother.update(probs)
             self.result.window_ns.append(window.stamp_ns)
             self.result.y_pred.append(class_id)
-            self.result.y_true.append(self._label)
+            self.result.y_true.append(self._label_at(window.stamp_ns))
             self.result.codes.append(int(code))
 
     def _on_label(self, item: BagMessage) -> None:
+        """A label holds from its stamp until the next label (segment labels)."""
         msg = item.msg
+        t = stamp_ns(msg.header)
+        if not self._monotonic(self.config.label_topic, t):
+            return
         names = self.result.class_names
         if names and str(msg.label) in names:
-            self._label = names.index(str(msg.label))
+            label = names.index(str(msg.label))
         elif names and 0 <= int(msg.class_id) < len(names):
-            self._label = int(msg.class_id)
+            label = int(msg.class_id)
         else:
-            self._label = -1
+            label = -1
             self.result.counts["labels_outside_model_classes"] += 1
+        self._label_ns.append(t)
+        self._label_ids.append(label)
+
+    def _label_at(self, t_ns: int) -> int:
+        """The label in force at a window's stamp (-1 before the first label)."""
+        i = bisect.bisect_right(self._label_ns, t_ns) - 1
+        return self._label_ids[i] if i >= 0 else -1
 
     def _on_stats(self, item: BagMessage) -> None:
         msg = item.msg

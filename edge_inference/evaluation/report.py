@@ -155,8 +155,9 @@ def _fmt(x, digits: int = 3) -> str:
 def markdown(metrics: dict, timing: dict, plots: list[str]) -> str:
     run = metrics["run"]
     bag = metrics["bag"]
-    lines = [f"# Evaluation of `{run['model']}` ({run['backend']}) on `{Path(run['bag']).name}`", ""]
-    lines += [f"- Mode: {run['mode']}, simulated model latency {run['sim_latency_ms']} ms, "
+    lines = [f"# Evaluation of `{run.get('model', 'model')}` ({run.get('backend', 'default backend')}) "
+             f"on `{Path(run['bag']).name}`", ""]
+    lines += [f"- Mode: {run.get('mode', 'fast')}, simulated model latency {run['sim_latency_ms']} ms, "
               f"chunk execution `{run['scheduler_mode']}`.",
               f"- Bag: {bag['storage']}, {bag['messages_read']} messages read, "
               f"{bag['duration_s']} s of data."]
