@@ -153,6 +153,11 @@ class ChunkScheduler:
         self._newest_t0_ns = None
         self._blocked_reason = None
 
+    def fault(self, reason: str) -> None:
+        """The model failed (exception, bad output): drop the plan and stay neutral until a valid chunk."""
+        self.reset()
+        self._blocked_reason = reason
+
     def set_enabled(self, enabled: bool) -> None:
         if enabled != self.enabled:
             self.reset()
@@ -172,8 +177,7 @@ class ChunkScheduler:
         if not self.enabled:
             return "disabled"
         if not np.isfinite(actions).all():
-            self.reset()
-            self._blocked_reason = "non_finite"
+            self.fault("non_finite")
             self.stats.chunks_rejected_non_finite += 1
             return "non_finite"
         if self._newest_t0_ns is not None and t0_ns < self._newest_t0_ns:

@@ -83,7 +83,7 @@ class BehaviorNode(Node):
         """The model decides window length and rate; parameters that disagree are overridden loudly."""
         length, rate = int(self.runner.window_length), float(self.runner.sample_rate_hz)
         if (length, rate) != (window_cfg.window_length, window_cfg.sample_rate_hz):
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f"model expects {length} samples at {rate} Hz; overriding parameters "
                 f"window_length={window_cfg.window_length} sample_rate_hz={window_cfg.sample_rate_hz}")
             window_cfg = WindowConfig(**{**vars(window_cfg), "window_length": length, "sample_rate_hz": rate})
@@ -173,6 +173,12 @@ class BehaviorNode(Node):
             stat.summary(OK, "disabled")
         else:
             stat.summary(OK, "classifying")
+
+
+    def destroy_node(self):
+        if hasattr(self.runner, "close"):
+            self.runner.close()
+        return super().destroy_node()
 
 
 def main(args=None):

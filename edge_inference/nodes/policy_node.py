@@ -114,7 +114,7 @@ class PolicyNode(Node):
         if self.sched_cfg.mode == "queue":
             span = self.sched_cfg.n_action_steps * self.runner.dt
             if span >= self.sched_cfg.max_action_age:
-                self.get_logger().warn(
+                self.get_logger().warning(
                     f"queue mode executes {span:.2f} s of a chunk before replanning but max_action_age is "
                     f"{self.sched_cfg.max_action_age:.2f} s: expect neutral commands between chunks")
 
@@ -186,6 +186,7 @@ class PolicyNode(Node):
                 with self._lock:
                     self.inference_errors += 1
                     self.last_error = f"{type(exc).__name__}: {exc}"
+                    self.scheduler.fault("inference_error")  # neutral now, not after max_action_age
                 self.get_logger().error(f"inference failed: {self.last_error}", throttle_duration_sec=2.0)
 
     def _infer(self, frame: Image, state: np.ndarray) -> None:
@@ -201,7 +202,7 @@ class PolicyNode(Node):
         with self._lock:
             verdict = self.scheduler.add_chunk(chunk, stamp_ns, self.runner.dt, now)
         if verdict != "ok":
-            self.get_logger().warn(f"chunk from image {stamp_ns} ns rejected: {verdict}", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"chunk from image {stamp_ns} ns rejected: {verdict}", throttle_duration_sec=2.0)
         msg = ActionChunk()
         msg.header = frame.header
         msg.horizon, msg.action_dim, msg.dt = int(chunk.shape[0]), int(chunk.shape[1]), float(self.runner.dt)
@@ -263,6 +264,8 @@ class PolicyNode(Node):
         with self._lock:
             self._wake.notify_all()
         self._worker.join(timeout=5.0)
+        if hasattr(self.runner, "close"):
+            self.runner.close()
         return super().destroy_node()
 
 
