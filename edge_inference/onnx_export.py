@@ -170,6 +170,41 @@ def export_fsq_onnx(checkpoint: str | Path, out: str | Path, real_inputs: np.nda
     return ExportResult(path, random_diff, real_diff, path.stat().st_size)
 
 
+FSQ_LATENT = "latent"
+
+
+def export_fsq_split(checkpoint: str | Path, out_dir: str | Path, tolerance: float = PARITY_TOLERANCE) -> list[Path]:
+    """Hailo split of an FSQ checkpoint: ``npu.onnx`` (imu -> latent) + ``host.onnx`` (latent -> outputs).
+
+    The pair is checked against the whole torch model on random inputs.
+    """
+    import torch
+
+    from edge_inference.models.fsq.checkpoint import WEIGHTS_NAME, load_fsq
+    from edge_inference.models.fsq.modeling_fsq import FSQHostPart, FSQInferenceModule, FSQNpuPart
+
+    model, config = load_fsq(checkpoint)
+    out_dir = Path(out_dir)
+    meta = fsq_metadata(config, file_sha256(Path(checkpoint) / WEIGHTS_NAME))
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(config.input_shape).astype(np.float32)
+    latent_shape = (1, len(config.levels), 1, 1)
+    # Both parts carry the whole model's metadata plus what the NPU computes.
+    split = {"npu_inputs": {FSQ_INPUT: list(config.input_shape)}, "npu_outputs": [FSQ_LATENT]}
+    npu = export_onnx(FSQNpuPart(model), {FSQ_INPUT: x}, [FSQ_LATENT], out_dir / "npu.onnx",
+                      meta | split | {"part": "npu"})
+    host = export_onnx(FSQHostPart(model), {FSQ_LATENT: np.zeros(latent_shape, np.float32)}, FSQ_OUTPUTS,
+                       out_dir / "host.onnx", meta | split | {"part": "host"})
+    whole = FSQInferenceModule(model).eval()
+    with torch.no_grad():
+        want = whole(torch.from_numpy(x))
+    got = onnx_outputs(host, {FSQ_LATENT: onnx_outputs(npu, {FSQ_INPUT: x})[0]})
+    diff = max(float(np.max(np.abs(w.numpy() - g))) for w, g in zip(want, got))
+    if diff > tolerance:
+        raise ExportParityError(f"FSQ split (npu + host) differs from torch by {diff:.3g} > {tolerance:g}")
+    return [npu, host]
+
+
 def _check_fsq_levels(module, path: Path, input_sets) -> None:
     """Rounding may flip at a .5 boundary; report it as parity failure only if it happens."""
     import torch

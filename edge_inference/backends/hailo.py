@@ -11,8 +11,9 @@
   that ONNX Runtime runs on the HEF outputs plus pass-through inputs (e.g. ACT state).
 
 ``<hef>.json`` (written by ``edge-inference hailo-compile``) holds the model metadata plus
-``npu_inputs`` {model input: HEF input}, ``npu_outputs`` {HEF output: host input or model
-output} and optionally ``host_model``.
+``npu_inputs`` (model inputs, in the HEF's input order), ``npu_outputs`` (names of the HEF
+outputs, in the HEF's output order: host-model inputs or model outputs) and optionally
+``host_model``. HEF layer names (e.g. ``fsq/input_layer1``) are matched by position.
 """
 from __future__ import annotations
 
@@ -74,6 +75,14 @@ def hef_to_nchw(y: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(y.reshape(1, -1))
 
 
+def _by_position(model_names: list[str], hef_names: list[str], what: str) -> dict[str, str]:
+    """{model name: HEF layer name}, matched in order."""
+    if len(model_names) != len(hef_names):
+        raise BackendError(f"HEF has {len(hef_names)} {what} {list(hef_names)}, its metadata names "
+                           f"{len(model_names)}: {model_names}")
+    return dict(zip(model_names, hef_names))
+
+
 class HailoBackend:
     def __init__(self, model_file: Path, name: str = "hailo", timeout_ms: int = 1000, threads: int = 1,
                  **_: object):
@@ -87,8 +96,6 @@ class HailoBackend:
         self.metadata = json.loads(sidecar.read_text())
         self.input_shapes = dict(self.metadata["inputs"])
         self.input_names = list(self.input_shapes)
-        self.npu_inputs: dict[str, str] = dict(self.metadata["npu_inputs"])
-        self.npu_outputs: dict[str, str] = dict(self.metadata["npu_outputs"])
         self.host = None
         if self.metadata.get("host_model"):
             from edge_inference.backends.onnxruntime import OnnxRuntimeBackend
@@ -100,6 +107,9 @@ class HailoBackend:
         try:
             self.infer_model = self.vdevice.create_infer_model(str(self.model_file))
             self.infer_model.set_batch_size(1)
+            self.npu_inputs = _by_position(list(self.metadata["npu_inputs"]), self.infer_model.input_names, "inputs")
+            self.npu_outputs = {hef: name for name, hef in _by_position(
+                self.metadata["npu_outputs"], self.infer_model.output_names, "outputs").items()}
             for hef_name in self.npu_inputs.values():
                 self.infer_model.input(hef_name).set_format_type(hp.FormatType.FLOAT32)
             for hef_name in self.npu_outputs:

@@ -8,6 +8,12 @@ TOOL_MODULES = [
     "demo",
     "train_fsq",
     "quantize",
+    "export",
+    "hailo_compile",
+    "hailo_verify",
     "import_tub",
     "eval",
+    "record",
+    "gen_demos",
+    "drive_sim",
 ]

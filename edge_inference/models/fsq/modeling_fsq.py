@@ -32,10 +32,13 @@ class FSQEncoder(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.to_latent = nn.Conv2d(widths[-1], len(config.levels), kernel_size=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def latent_map(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(x)  # (B, C', 1, W')
         h = h.mean(dim=(2, 3), keepdim=True)  # (B, C', 1, 1) global average over time
-        return self.to_latent(h).flatten(1)  # (B, D)
+        return self.to_latent(h)  # (B, D, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.latent_map(x).flatten(1)  # (B, D)
 
 
 class FSQClassifier(nn.Module):
@@ -68,3 +71,27 @@ class FSQInferenceModule(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits, level_values = self.classifier(x)
         return torch.softmax(logits, dim=-1), level_values
+
+
+class FSQNpuPart(nn.Module):
+    """Hailo split, NPU side: (1, C, H, W) -> latent (1, D, 1, 1); convs + mean only."""
+
+    def __init__(self, classifier: FSQClassifier):
+        super().__init__()
+        self.encoder = classifier.encoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder.latent_map(x)
+
+
+class FSQHostPart(nn.Module):
+    """Hailo split, host side: latent (1, D, 1, 1) -> (probs, levels); rounding stays off the NPU."""
+
+    def __init__(self, classifier: FSQClassifier):
+        super().__init__()
+        self.fsq = classifier.fsq
+        self.head = classifier.head
+
+    def forward(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        zhat, level_values = self.fsq(latent.flatten(1))
+        return torch.softmax(self.head(zhat), dim=-1), level_values
