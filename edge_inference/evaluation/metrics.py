@@ -236,7 +236,7 @@ def score_replay(result) -> dict:
         behavior = {"windows": int(len(y_pred)), "labelled_windows": int(labelled.sum())}
         if labelled.any():
             behavior.update(classification_metrics(y_true[labelled], y_pred[labelled], result.class_names))
-        behavior["fsq_codes"] = code_usage(np.asarray(result.codes), getattr(result, "codebook_size", None))
+        behavior["fsq_codes"] = code_usage(np.asarray(result.codes), result.codebook_size)
         out["behavior"] = behavior
     out["latency_recorded_on_robot"] = {k: latency_summary(v)
                                         for k, v in sorted(result.recorded_latency_ms.items())}

@@ -103,6 +103,7 @@ class ReplayResult:
     recorded_latency_ms: dict[str, list[float]] = field(default_factory=dict)  # from the bag
     wall_latency_ms: dict[str, list[float]] = field(default_factory=dict)  # measured here
     state_source: str = ""
+    codebook_size: int | None = None  # FSQ: product of the levels
     first_ns: int | None = None
     last_ns: int | None = None
 
@@ -141,6 +142,8 @@ class Replayer:
             self.result.dt = float(policy.dt)
         if behavior is not None:
             self.result.class_names = list(behavior.class_names)
+            levels = getattr(getattr(behavior, "config", None), "levels", None)
+            self.result.codebook_size = int(np.prod(levels)) if levels else None
             self.windower = ImuWindower(config.window)
             self.smoother = ProbabilitySmoother(config.smoother)
         self._label_ns: list[int] = []  # label stamps, ascending
@@ -178,7 +181,7 @@ class Replayer:
         elif topic == c.mag_topic and self.behavior is not None:
             f = item.msg.magnetic_field
             self.windower.add_mag(stamp_ns(item.msg.header), (f.x, f.y, f.z))
-        elif topic == c.label_topic:
+        elif topic == c.label_topic and self.behavior is not None:
             self._on_label(item)
         elif topic in (c.policy_stats_topic, c.behavior_stats_topic):
             self._on_stats(item)
@@ -222,7 +225,12 @@ class Replayer:
         if state is None:
             r.counts["frames_without_state (zeros used)"] += 1
             state = np.zeros(len(r.action_names))
-        actions = np.asarray(self.policy.predict(rgb, state), dtype=np.float64)
+        try:
+            actions = np.asarray(self.policy.predict(rgb, state), dtype=np.float64)
+        except ValueError as err:  # the node logs and stays neutral; so does the replay
+            r.counts["policy_errors"] += 1
+            r.warn(f"policy failed on a frame: {err}")
+            return
         done = self.clock()
         r.time_wall("image_decode", (decoded - start) * 1e3)
         r.time_wall("policy_inference", (done - decoded) * 1e3)
@@ -272,7 +280,12 @@ class Replayer:
         windows = self.windower.add_imu(stamp_ns(msg.header), (a.x, a.y, a.z), (g.x, g.y, g.z))
         for window in windows:
             start = self.clock()
-            probs, code = self.behavior.predict(window.data)
+            try:
+                probs, code = self.behavior.predict(window.data)
+            except ValueError as err:
+                self.result.counts["behavior_errors"] += 1
+                self.result.warn(f"behavior model failed on a window: {err}")
+                continue
             self.result.time_wall("behavior_inference", (self.clock() - start) * 1e3)
             class_id, _ = self.smoother.update(probs)
             self.result.window_ns.append(window.stamp_ns)

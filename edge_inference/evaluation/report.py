@@ -206,6 +206,8 @@ def markdown(metrics: dict, timing: dict, plots: list[str]) -> str:
         lines += ["| what | count |", "|---|---|"] + [f"| {k} | {v} |" for k, v in sorted(skipped.items())]
     else:
         lines.append("None: every message was used.")
+    if warnings:
+        lines.append("")
     for w in warnings:
         lines.append(f"- warning: {w}")
     if activity:
