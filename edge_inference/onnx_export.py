@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,10 @@ def export_onnx(module, example_inputs: dict[str, np.ndarray], output_names: lis
     args = tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in example_inputs.values())
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
-        with torch.no_grad():
+        # The TorchScript exporter on purpose: the dynamo one needs onnxscript and keeps
+        # graph shapes less predictable for the Hailo compiler. It warns it is deprecated.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(module, args, str(raw), input_names=list(example_inputs), output_names=output_names,
                               opset_version=OPSET, do_constant_folding=True, dynamo=False)
         fold_with_onnxruntime(raw, path)
