@@ -276,7 +276,8 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None,
     path = Path(path)
     stats = stats if stats is not None else ReadStats()
     stats.path = str(path)
-    wanted = None if topics is None else set(topics)
+    # Topic names are absolute in bags; accept "camera/image_raw" as well.
+    wanted = None if topics is None else {t if t.startswith("/") else f"/{t}" for t in topics}
     if not path.exists():
         raise BagError(f"bag {path} does not exist")
     try:

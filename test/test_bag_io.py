@@ -89,7 +89,7 @@ def test_topic_filter_reads_only_requested_topics(tmp_path):
     bag = tmp_path / "drive"
     write_drive(bag, "mcap", n=5)
     stats = ReadStats()
-    msgs = list(read_bag(bag, topics=["/vehicle/command"], stats=stats))
+    msgs = list(read_bag(bag, topics=["vehicle/command"], stats=stats))  # relative name as in node params
     assert {m.topic for m in msgs} == {"/vehicle/command"} and len(msgs) == 5
     assert "/camera/image_raw" in stats.topics  # still listed as present
 

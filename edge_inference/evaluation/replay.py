@@ -354,7 +354,6 @@ def evaluate_bag(bag: str, config: ReplayConfig, policy: Any = None, behavior: A
     bag has nothing that the given models can be scored on.
     """
     from edge_inference.bag_io import ReadStats, read_bag
-    from edge_inference.evaluation.metrics import score_replay
 
     stats = ReadStats()
     messages = read_bag(bag, topics=config.topics(), stats=stats)
@@ -365,6 +364,13 @@ def evaluate_bag(bag: str, config: ReplayConfig, policy: Any = None, behavior: A
         for item in messages:
             replayer.feed(item)
     result = replayer.finish()
+    return finish_metrics(bag, config, stats, result, run_info), result
+
+
+def finish_metrics(bag: str, config: ReplayConfig, stats, result: ReplayResult, run_info: dict | None) -> dict:
+    """Score a finished replay and add the bag/run sections; ValueError when nothing was scorable."""
+    from edge_inference.evaluation.metrics import score_replay
+
     if not result.tick_target and not result.window_ns:
         problems = "; ".join(stats.warnings + result.warnings) or "no matching topics"
         raise ValueError(f"{bag}: nothing to evaluate ({problems}); topics in the bag: "
@@ -377,4 +383,4 @@ def evaluate_bag(bag: str, config: ReplayConfig, policy: Any = None, behavior: A
     metrics["bag"] = bag_info
     metrics["run"] = {"bag": Path(bag).name, "sim_latency_ms": config.sim_latency_ms,
                       "scheduler_mode": config.scheduler.mode, **(run_info or {})}
-    return metrics, result
+    return metrics
