@@ -1,0 +1,117 @@
+/* PWM bridge firmware for an Arduino Uno/Nano (ATmega328P, 16 MHz).
+ *
+ * Outputs:  D9  (OC1A) steering servo, D10 (OC1B) throttle ESC; 50 Hz hardware PWM,
+ *           Timer1 fast PWM with ICR1 as TOP, 0.5 µs resolution.
+ * Inputs:   D2 RC steering, D3 RC throttle, D4 RC mode switch (pin-change interrupts).
+ * Serial:   115200 8N1, frames per firmware/PROTOCOL.md.
+ *
+ * Safety: boots neutral and disarmed; neutral when no valid COMMAND arrives for
+ * DEFAULT_WATCHDOG_MS; the RC mode switch (> 1700 µs) hands the outputs to the
+ * receiver whatever the host says. The protocol and state machine live in
+ * protocol.c / board.c so they are also built and tested on the host. */
+#include <Arduino.h>
+
+#include "board.h"
+#include "protocol.h"
+
+static const uint32_t TELEMETRY_PERIOD_MS = 50;
+static const uint8_t RC_FIRST_PIN = 2; /* D2..D4 = PD2..PD4 = PCINT18..20 */
+
+static board_t board;
+static proto_parser_t parser;
+static uint8_t tx_seq;
+static uint32_t last_telemetry_ms;
+static uint16_t worst_loop_us;
+
+static volatile uint16_t rc_width_us[3];
+static volatile uint32_t rc_rise_us[3];
+static volatile uint8_t rc_fresh;
+static volatile uint8_t rc_last_pins;
+
+ISR(PCINT2_vect) {
+    uint8_t pins = PIND;
+    uint32_t now = micros();
+    uint8_t changed = pins ^ rc_last_pins;
+    rc_last_pins = pins;
+    for (uint8_t ch = 0; ch < 3; ch++) {
+        uint8_t mask = (uint8_t)(1 << (RC_FIRST_PIN + ch));
+        if (!(changed & mask)) continue;
+        if (pins & mask) {
+            rc_rise_us[ch] = now;
+        } else {
+            rc_width_us[ch] = (uint16_t)(now - rc_rise_us[ch]);
+            rc_fresh |= (uint8_t)(1 << ch);
+        }
+    }
+}
+
+static void write_outputs(void) {
+    /* 2 timer ticks per µs (prescaler 8 at 16 MHz) */
+    OCR1A = (uint16_t)(board.applied_us[CH_STEERING] * 2);
+    OCR1B = (uint16_t)(board.applied_us[CH_THROTTLE] * 2);
+}
+
+static void setup_pwm(void) {
+    pinMode(9, OUTPUT);
+    pinMode(10, OUTPUT);
+    TCCR1A = 0;
+    TCCR1B = 0;
+    ICR1 = 39999; /* 20 ms period */
+    write_outputs();
+    TCCR1A = _BV(COM1A1) | _BV(COM1B1) | _BV(WGM11);
+    TCCR1B = _BV(WGM13) | _BV(WGM12) | _BV(CS11);
+}
+
+static void setup_rc(void) {
+    for (uint8_t ch = 0; ch < 3; ch++) pinMode(RC_FIRST_PIN + ch, INPUT);
+    rc_last_pins = PIND;
+    PCMSK2 |= _BV(PCINT18) | _BV(PCINT19) | _BV(PCINT20);
+    PCICR |= _BV(PCIE2);
+}
+
+void setup() {
+    board_init(&board, DEFAULT_WATCHDOG_MS); /* neutral, disarmed */
+    setup_pwm();
+    proto_parser_init(&parser);
+    setup_rc();
+    Serial.begin(115200);
+}
+
+static void read_rc(uint32_t now_ms) {
+    uint16_t w[3];
+    uint8_t fresh;
+    noInterrupts();
+    fresh = rc_fresh;
+    rc_fresh = 0;
+    for (uint8_t ch = 0; ch < 3; ch++) w[ch] = rc_width_us[ch];
+    interrupts();
+    for (uint8_t ch = 0; ch < 3; ch++)
+        if (fresh & (1 << ch)) board_set_rc(&board, ch, w[ch], now_ms);
+}
+
+void loop() {
+    uint32_t t0 = micros();
+    uint32_t now = millis();
+    static proto_frame_t frame;
+    static uint8_t reply[PROTO_MAX_FRAME];
+    while (Serial.available() > 0) {
+        proto_push(&parser, (uint8_t)Serial.read());
+        while (proto_next(&parser, &frame)) {
+            uint8_t n = board_handle(&board, &frame, millis(), reply);
+            if (n) Serial.write(reply, n);
+        }
+    }
+    board.rx_errors = proto_errors(&parser);
+    read_rc(now);
+    board_update(&board, millis());
+    write_outputs();
+    if ((uint32_t)(now - last_telemetry_ms) >= TELEMETRY_PERIOD_MS) {
+        last_telemetry_ms = now;
+        board.loop_time_us = worst_loop_us;
+        worst_loop_us = 0;
+        uint8_t n = board_telemetry(&board, ++tx_seq, reply);
+        Serial.write(reply, n);
+    }
+    uint32_t dt = micros() - t0;
+    if (dt > worst_loop_us) worst_loop_us = dt > 0xFFFF ? 0xFFFF : (uint16_t)dt;
+}
