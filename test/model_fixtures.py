@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 ACT_RUNTIME = {"image_size": [24, 32], "chunk_size": 8, "state_dim": 2, "action_dim": 2, "dt": 1 / 30,
-               "action_names": ["steering", "throttle"]}
+               "action_names": ["steering", "throttle"], "action_std": [0.5, 0.1]}
 HAPT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hapt"
 FSQ_HAPT_MODEL = Path(__file__).resolve().parents[1] / "models" / "fsq_hapt"
 

@@ -36,8 +36,12 @@ def act_runtime(config: Any, metadata: dict[str, Any] | None) -> dict[str, Any]:
     fps = pick("fps", default=None)
     dt = float(pick("dt", default=1.0 / float(fps) if fps else 1.0 / 30.0))
     names = list(pick("action_names", default=["steering", "throttle"][:action_dim]))
-    return {"image_size": [int(image_size[0]), int(image_size[1])], "chunk_size": chunk, "state_dim": state_dim,
-            "action_dim": action_dim, "dt": dt, "action_names": names}
+    runtime = {"image_size": [int(image_size[0]), int(image_size[1])], "chunk_size": chunk, "state_dim": state_dim,
+               "action_dim": action_dim, "dt": dt, "action_names": names}
+    action_std = pick("action_std")  # dataset std of the actions: the quantization gate's scale
+    if action_std is not None:
+        runtime["action_std"] = [float(v) for v in np.asarray(action_std, dtype=np.float64).reshape(-1)]
+    return runtime
 
 
 def load_torch_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:

@@ -1,0 +1,71 @@
+"""int8 quantization with accuracy gates: passes on real calibration, fails on a broken one."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge_inference.onnx_export import export_act_onnx, read_onnx_metadata
+from edge_inference.quantization import Gates, QuantizationGateError, act_comparison, quantize_with_gate
+from model_fixtures import ACT_RUNTIME, FSQ_HAPT_MODEL, HAPT_ROOT, act_samples, tiny_act
+
+needs_hapt = pytest.mark.skipif(not HAPT_ROOT.is_dir() or not (FSQ_HAPT_MODEL / "model.onnx").is_file(),
+                                reason="needs the committed models/fsq_hapt and the UCI HAPT data in ../shared")
+
+
+@pytest.fixture(scope="module")
+def fsq_samples():
+    from edge_inference.calibration_samples import fsq_hapt_samples
+
+    meta = read_onnx_metadata(FSQ_HAPT_MODEL / "model.onnx")
+    calibration = fsq_hapt_samples(HAPT_ROOT, meta, users=[1, 2], limit=100)
+    evaluation = fsq_hapt_samples(HAPT_ROOT, meta, users=[19], limit=300)  # a held-out user
+    return calibration, evaluation
+
+
+@needs_hapt
+def test_fsq_int8_passes_the_gate_on_real_calibration(tmp_path, fsq_samples):
+    calibration, evaluation = fsq_samples
+    report = quantize_with_gate(FSQ_HAPT_MODEL / "model.onnx", tmp_path / "model.int8.onnx", calibration,
+                                evaluation, Gates(), tmp_path / "report.json")
+    assert report["passed"] and (tmp_path / "model.int8.onnx").is_file()
+    fsq = report["fsq"]
+    assert fsq["accuracy_drop_points"] <= 1.0 and fsq["agreement"] >= 0.95 and 0 <= fsq["code_agreement"] <= 1
+    assert report["size_ratio"] < 0.6
+    assert json.loads((tmp_path / "report.json").read_text())["passed"] is True
+    assert read_onnx_metadata(tmp_path / "model.int8.onnx")["quantization"]["format"] == "QDQ"
+
+
+@needs_hapt
+def test_fsq_gate_fails_on_a_deliberately_broken_calibration(tmp_path, fsq_samples):
+    calibration, evaluation = fsq_samples
+    broken = {"imu": calibration["imu"] * 1e-3}  # activation ranges ~1000x too small: everything clips
+    with pytest.raises(QuantizationGateError, match="FSQ accuracy drop"):
+        quantize_with_gate(FSQ_HAPT_MODEL / "model.onnx", tmp_path / "model.int8.onnx", broken, evaluation,
+                           Gates(), tmp_path / "report.json")
+    assert not (tmp_path / "model.int8.onnx").exists()  # a failed model is not kept
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["passed"] is False and report["fsq"]["accuracy_drop_points"] > 1.0
+
+
+def test_act_gate_uses_normalized_mae_and_fails_on_broken_calibration(tmp_path):
+    fp32 = export_act_onnx(tiny_act(), ACT_RUNTIME, tmp_path / "model.onnx").path
+    report = quantize_with_gate(fp32, tmp_path / "model.int8.onnx", act_samples(32, seed=1), act_samples(32, seed=2),
+                                Gates(act_nmae_max=0.05))
+    assert report["act"]["nmae"] <= 0.05 and report["act"]["cosine_similarity"] > 0.99
+    broken = act_samples(32, seed=1)
+    broken["image"] = np.zeros_like(broken["image"])  # black frames: no activation range at all
+    broken["state"] = np.zeros_like(broken["state"])
+    with pytest.raises(QuantizationGateError, match="ACT normalized MAE"):
+        quantize_with_gate(fp32, tmp_path / "broken.int8.onnx", broken, act_samples(32, seed=2),
+                           Gates(act_nmae_max=0.05))
+
+
+def test_act_comparison_metrics():
+    rng = np.random.default_rng(0)
+    fp32 = rng.standard_normal((10, 8, 2))
+    same = act_comparison(fp32, fp32)
+    assert same["nmae"] == 0 and same["cosine_similarity"] == pytest.approx(1.0)
+    shifted = act_comparison(fp32, fp32 + 0.1 * fp32.reshape(-1, 2).std(axis=0))
+    assert shifted["nmae"] == pytest.approx(0.1, rel=1e-6)
