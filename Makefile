@@ -9,7 +9,7 @@ MSGS := .build/msgs_install
 MSGS_STAMP := $(MSGS)/.built
 APT_STAMP := .build/.apt_installed
 # Debian packages used by tests (firmware build + simulation). Installed when apt is permitted.
-APT_PACKAGES ?= cmake g++ make
+APT_PACKAGES ?= cmake g++ make gcc-avr avr-libc arduino-core-avr arduino-mk simavr libsimavr-dev
 REQS := requirements/ros.txt requirements/base.txt requirements/dev.txt
 ENV := source tools/env.sh &&
 
@@ -39,7 +39,7 @@ $(APT_STAMP): Makefile
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	  if [ -n "$$missing" ]; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
 	      || echo "WARNING: apt-get install failed for: $$missing (tests needing them will skip)"; \
 	  fi; \
 	else echo "NOTE: apt not permitted here; firmware tests will skip"; fi
