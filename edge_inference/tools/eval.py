@@ -85,7 +85,7 @@ def load_behavior(model: str | None, backend: str | None):
     return create_behavior_runner(model, backend) if backend else create_behavior_runner(model)
 
 
-def scheduler_config(args: argparse.Namespace, chunk_size: int | None):
+def scheduler_config(args: argparse.Namespace, chunk_size: int | None, dt: float | None = None):
     """The policy node's scheduler settings: rover.yaml, then command-line overrides."""
     from dataclasses import fields
 
@@ -103,6 +103,15 @@ def scheduler_config(args: argparse.Namespace, chunk_size: int | None):
     config = SchedulerConfig(**values)
     if chunk_size and config.n_action_steps > chunk_size:
         config.n_action_steps = chunk_size
+    if dt and args.n_action_steps is None and config.mode == "queue":
+        # A queue longer than max_action_age would leave the car neutral until the
+        # next chunk; that is a configuration artifact, not the model's quality.
+        fit = max(1, int(config.max_action_age / dt))
+        if config.n_action_steps > fit:
+            print(f"note: n_action_steps {config.n_action_steps} x dt {dt:g} s exceeds max_action_age "
+                  f"{config.max_action_age:g} s; evaluating with n_action_steps {fit} (set --n-action-steps "
+                  f"to override)", file=sys.stderr)
+            config.n_action_steps = fit
     return config
 
 
@@ -129,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     labels, metrics_list, timings = [], [], []
     for model, backend in pairs:
         policy = load_policy(model, backend) if model else None
-        scheduler = scheduler_config(args, getattr(policy, "chunk_size", None))
+        scheduler = scheduler_config(args, getattr(policy, "chunk_size", None), getattr(policy, "dt", None))
         window = WindowConfig(window_length=getattr(behavior, "window_length", 100),
                               sample_rate_hz=getattr(behavior, "sample_rate_hz", 50.0), stride=25)
         config = ReplayConfig(
