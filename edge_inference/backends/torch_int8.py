@@ -11,6 +11,7 @@ named by model input, as written by ``train-fsq`` / ``quantize``) or the
 from __future__ import annotations
 
 import platform
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ def quantize_torch_int8(module: nn.Module, input_names: list[str],
     from torch.ao.quantization import get_default_qconfig_mapping, quantize_dynamic
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
+    # torch.ao.quantization warns that it moves to torchao; it is what the Pi deployment used.
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.ao\.quantization.*")
     engine = quantized_engine()
     torch.backends.quantized.engine = engine
     module = module.eval()

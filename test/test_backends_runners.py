@@ -1,0 +1,117 @@
+"""Backend registry + runners: same outputs whatever the backend, clear errors, no torch on the robot path."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from edge_inference.backends import BackendError, create_backend
+from edge_inference.onnx_export import export_act_onnx, export_fsq_onnx
+from edge_inference.quantization import quantize_onnx_static
+from edge_inference.runners import ModelKindError, create_behavior_runner, create_policy_runner
+from model_fixtures import ACT_RUNTIME, act_samples, imu_window, tiny_act, tiny_fsq_checkpoint
+
+
+@pytest.fixture(scope="module")
+def fsq_dir(tmp_path_factory):
+    ckpt = tiny_fsq_checkpoint(tmp_path_factory.mktemp("fsq") / "fsq")
+    export_fsq_onnx(ckpt, ckpt / "model.onnx")
+    calib = np.random.default_rng(0).standard_normal((16, 9, 2, 100)).astype(np.float32)
+    np.savez(ckpt / "calibration.npz", imu=calib)
+    quantize_onnx_static(ckpt / "model.onnx", ckpt / "model.int8.onnx", {"imu": calib})
+    return ckpt
+
+
+@pytest.fixture(scope="module")
+def act_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("act")
+    export_act_onnx(tiny_act(), ACT_RUNTIME, out / "model.onnx")
+    quantize_onnx_static(out / "model.onnx", out / "model.int8.onnx", act_samples(16))
+    return out
+
+
+@pytest.mark.parametrize("backend", ["torch", "torch-int8", "onnxruntime", "onnxruntime-int8"])
+def test_behavior_runner_contract_on_every_cpu_backend(fsq_dir, backend):
+    runner = create_behavior_runner(fsq_dir, backend)
+    probs, code = runner.predict(imu_window())
+    assert runner.class_names == ["still", "walk", "turn"] and runner.window_length == 100
+    assert runner.sample_rate_hz == 50.0 and runner.backend_name == backend
+    assert probs.shape == (3,) and probs.dtype == np.float32 and probs.sum() == pytest.approx(1, abs=1e-5)
+    assert isinstance(code, int) and 0 <= code < 4800
+    with pytest.raises(ValueError, match="needs 100"):
+        runner.predict(imu_window(50))
+
+
+def test_fp32_backends_agree_and_int8_stays_close(fsq_dir):
+    windows = [imu_window(seed=i) for i in range(8)]
+    outputs = {b: [create_behavior_runner(fsq_dir, b).predict(w) for w in windows]
+               for b in ("torch", "onnxruntime", "onnxruntime-int8")}
+    for (p_t, c_t), (p_o, c_o) in zip(outputs["torch"], outputs["onnxruntime"]):
+        np.testing.assert_allclose(p_t, p_o, atol=1e-5)
+        assert c_t == c_o
+    int8_gap = max(np.abs(p_t - p_q).max() for (p_t, _), (p_q, _) in zip(outputs["torch"], outputs["onnxruntime-int8"]))
+    assert int8_gap < 0.2
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "onnxruntime-int8"])
+def test_policy_runner_contract(act_dir, backend):
+    runner = create_policy_runner(act_dir, backend)
+    image = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)  # any camera size
+    chunk = runner.predict(image, np.array([0.1, 0.2], dtype=np.float32))
+    assert chunk.shape == (8, 2) and chunk.dtype == np.float32 and np.isfinite(chunk).all()
+    assert (runner.chunk_size, runner.action_dim, runner.dt) == (8, 2, pytest.approx(1 / 30))
+    assert runner.action_names == ["steering", "throttle"] and runner.backend_name == backend
+    assert runner.model_hash
+    with pytest.raises(ValueError, match="2 values"):
+        runner.predict(image, np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="not finite"):
+        runner.predict(image, np.array([np.nan, 0], np.float32))
+
+
+def test_policy_runner_matches_the_torch_module(act_dir):
+    import torch
+
+    from edge_inference.preprocess import preprocess_image
+
+    image = np.random.default_rng(1).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    state = np.array([0.3, -0.1], np.float32)
+    chunk = create_policy_runner(act_dir, "onnxruntime").predict(image, state)
+    with torch.no_grad():
+        want = tiny_act()(torch.from_numpy(preprocess_image(image, 32, 24)[None]), torch.from_numpy(state[None]))[0]
+    np.testing.assert_allclose(chunk, want.numpy(), atol=1e-4)
+
+
+def test_registry_errors_are_clear(fsq_dir, act_dir, tmp_path):
+    with pytest.raises(BackendError, match="unknown backend 'tensorrt'"):
+        create_backend("tensorrt", fsq_dir)
+    with pytest.raises(BackendError, match="does not exist"):
+        create_backend("onnxruntime", tmp_path / "missing")
+    with pytest.raises(BackendError, match="no model.hef"):
+        create_backend("hailo", fsq_dir)
+    with pytest.raises(ModelKindError, match="expected 'act'"):
+        create_policy_runner(fsq_dir, "onnxruntime")
+    with pytest.raises(ModelKindError, match="expected 'fsq_classifier'"):
+        create_behavior_runner(act_dir, "onnxruntime")
+    backend = create_backend("onnxruntime", fsq_dir)
+    with pytest.raises(BackendError, match="shape"):
+        backend.run({"imu": np.zeros((1, 9, 2, 50), np.float32)})
+
+
+def test_onnxruntime_runners_do_not_import_torch(fsq_dir, act_dir):
+    code = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from edge_inference.runners import create_behavior_runner, create_policy_runner
+        from edge_inference.backends import hailo  # must import without torch too
+        b = create_behavior_runner({str(fsq_dir)!r}, "onnxruntime-int8")
+        b.predict(np.tile([0, 0, 9.81, 0, 0, 0, 0, 0, 0], (100, 1)).astype(np.float32))
+        p = create_policy_runner({str(act_dir)!r}, "onnxruntime")
+        p.predict(np.zeros((24, 32, 3), np.uint8), np.zeros(2, np.float32))
+        assert "torch" not in sys.modules, "torch was imported"
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr
