@@ -36,10 +36,15 @@ class Harness:
             ex = SingleThreadedExecutor(context=ctx)
             ex.add_node(n)
             self.executors.append(ex)
-            self.threads.append(threading.Thread(target=ex.spin, daemon=True))
+            self.threads.append(threading.Thread(target=self._spin, args=(ex,), daemon=True))
+        self.stop = threading.Event()
         for t in self.threads:
             t.start()
         self.t_ns = self.probe.get_clock().now().nanoseconds
+
+    def _spin(self, executor):
+        while not self.stop.is_set():
+            executor.spin_once(timeout_sec=0.05)
 
     def stream(self, seconds: float, rate_hz: float = 100.0, yaw_rate: float = 0.0, mag: bool = False):
         """Publish IMU (and 50 Hz mag) with stamps spaced 1/rate, about 3x faster than real time."""
@@ -74,12 +79,13 @@ class Harness:
         return predicate()
 
     def close(self):
-        for ex in self.executors:
-            ex.shutdown()
+        self.stop.set()
         for t in self.threads:
             t.join(timeout=5.0)
         self.node.destroy_node()
         self.probe.destroy_node()
+        for ex in self.executors:
+            ex.shutdown()
 
 
 @pytest.mark.timeout(60)

@@ -79,9 +79,14 @@ class Harness:
             ex = SingleThreadedExecutor(context=ctx)
             ex.add_node(n)
             self.executors.append(ex)
-        self.threads = [threading.Thread(target=ex.spin, daemon=True) for ex in self.executors]
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._spin, args=(ex,), daemon=True) for ex in self.executors]
         for t in self.threads:
             t.start()
+
+    def _spin(self, executor):
+        while not self.stop.is_set():
+            executor.spin_once(timeout_sec=0.05)
 
     def _publish_frame(self):
         self.pub_image.publish(make_image(self.probe.get_clock().now().to_msg()))
@@ -104,12 +109,13 @@ class Harness:
         return predicate()
 
     def close(self):
-        for ex in self.executors:
-            ex.shutdown()
+        self.stop.set()
         for t in self.threads:
             t.join(timeout=5.0)
         self.node.destroy_node()
         self.probe.destroy_node()
+        for ex in self.executors:
+            ex.shutdown()
 
 
 @pytest.mark.timeout(60)

@@ -9,6 +9,7 @@ under ``use_sim_time``.
 """
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from dataclasses import dataclass
@@ -46,6 +47,17 @@ class PolicyNodeConfig:
                            read_only=True)
 
 
+@dataclass(frozen=True)
+class InferenceTiming:
+    """Where one frame's time went inside the node (ms), for ``bench --pipeline`` and diagnostics."""
+
+    handoff_ms: float  # image callback -> worker start (waiting for the worker / GIL)
+    convert_ms: float  # Image -> numpy RGB
+    predict_ms: float  # runner.predict: preprocessing + model
+    chunk_msg_ms: float  # ActionChunk construction
+    publish_ms: float  # ActionChunk publish call
+
+
 def make_policy_runner(cfg: PolicyNodeConfig, dt: float):
     """The model behind the node: the temporary heuristic, or the backend registry's runner."""
     if cfg.backend == "temporary" or not cfg.model_path:
@@ -80,6 +92,8 @@ class PolicyNode(Node):
         self._lock = threading.Lock()  # guards scheduler, state, frame slot, counters
         self._wake = threading.Condition(self._lock)
         self._frame: Image | None = None  # newest unprocessed frame
+        self._frame_received = 0.0  # perf_counter() when it arrived
+        self.timings: collections.deque[InferenceTiming] = collections.deque(maxlen=1000)
         self._last_used_stamp_ns = -1
         self._state = np.zeros(2, dtype=np.float32)  # applied [steering, throttle]
         self.dropped_frames = 0
@@ -124,6 +138,7 @@ class PolicyNode(Node):
             if self._frame is not None:
                 self.dropped_frames += 1  # never processed: a newer frame replaces it
             self._frame = msg
+            self._frame_received = time.perf_counter()
             self._wake.notify()
 
     def _on_state(self, msg: VehicleState) -> None:
@@ -161,7 +176,7 @@ class PolicyNode(Node):
             self.last_reason = action.reason
 
     # -- worker thread -----------------------------------------------------------------------
-    def _take_frame(self) -> tuple[Image, np.ndarray] | None:
+    def _take_frame(self) -> tuple[Image, np.ndarray, float] | None:
         """Wait for a fresh frame the scheduler wants; None when stopping or nothing to do yet."""
         with self._lock:
             self._wake.wait(timeout=1.0 / self.cfg.control_rate)
@@ -173,7 +188,7 @@ class PolicyNode(Node):
             if stamp_to_ns(frame.header.stamp) <= self._last_used_stamp_ns:
                 return None  # same or older image than the last chunk's: nothing new to see
             self._last_used_stamp_ns = stamp_to_ns(frame.header.stamp)
-            return frame, self._state.copy()
+            return frame, self._state.copy(), self._frame_received
 
     def _worker_loop(self) -> None:
         while not self._stop.is_set():
@@ -189,7 +204,7 @@ class PolicyNode(Node):
                     self.scheduler.fault("inference_error")  # neutral now, not after max_action_age
                 self.get_logger().error(f"inference failed: {self.last_error}", throttle_duration_sec=2.0)
 
-    def _infer(self, frame: Image, state: np.ndarray) -> None:
+    def _infer(self, frame: Image, state: np.ndarray, t_received: float) -> None:
         t_start = time.perf_counter()
         stamp_ns = stamp_to_ns(frame.header.stamp)
         rgb = image_msg_to_rgb(frame)
@@ -213,6 +228,10 @@ class PolicyNode(Node):
         t_built = time.perf_counter()
         msg.latency_ms = (self.get_clock().now().nanoseconds - stamp_ns) / NS_PER_MS
         self.pub_chunk.publish(msg)
+        t_published = time.perf_counter()
+        self.timings.append(InferenceTiming((t_start - t_received) * 1e3, (t_converted - t_start) * 1e3,
+                                            (t_inferred - t_converted) * 1e3, (t_built - t_inferred) * 1e3,
+                                            (t_published - t_built) * 1e3))
         self.latency.record(msg.latency_ms)
         self._publish_stats(frame, t_start, t_converted, t_inferred, t_built, msg.latency_ms)
 
