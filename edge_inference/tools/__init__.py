@@ -11,6 +11,7 @@ TOOL_MODULES = [
     "export",
     "hailo_compile",
     "hailo_verify",
+    "bench",
     "import_tub",
     "eval",
     "record",

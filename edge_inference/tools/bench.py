@@ -1,0 +1,185 @@
+"""`edge-inference bench`: latency per model and backend, sizes, peak RSS -> JSON + Markdown.
+
+Each (model, backend) runs in its own worker process (clean peak RSS, no torch leaking
+into the onnxruntime/hailo measurements), with intra-op threads pinned to ``--threads``
+(and CPU affinity with ``--cpus``). After ``--warmup`` calls, ``--runs`` (>= 200) calls of
+``backend.run`` on a real input are timed. JSON:
+``{"models": {"act": {BACKEND: {"p50_ms", "p95_ms", "p99_ms", "mean_ms", "size_bytes",
+"peak_rss_mb", ...}}, "fsq": {...}}, "ratios": {...}, "config": {...}}``.
+
+Models: ``--fsq-model`` (default ``models/fsq_hapt``) and ``--act-model`` (an ACT
+checkpoint directory; ``model.onnx`` / ``model.int8.onnx`` are produced there with
+``export`` / ``quantize`` first). A missing model or backend library is reported as
+skipped, not faked.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ALL_BACKENDS = ["torch", "torch-int8", "onnxruntime", "onnxruntime-int8", "hailo"]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="latency/size/RSS benchmark of every model and backend",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", default="artifacts/bench.json", help="JSON output path")
+    p.add_argument("--markdown", default=None, help="Markdown table path (default: JSON path with .md)")
+    p.add_argument("--fsq-model", default="models/fsq_hapt")
+    p.add_argument("--act-model", default=None, help="ACT checkpoint directory (skipped when absent)")
+    p.add_argument("--backends", default=",".join(ALL_BACKENDS))
+    p.add_argument("--runs", type=int, default=300)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--threads", type=int, default=2, help="intra-op threads for every backend")
+    p.add_argument("--cpus", default="", help="CPU affinity, e.g. 0,1 (default: not pinned)")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    x = np.asarray(samples_ms, dtype=np.float64)
+    return {"p50_ms": float(np.percentile(x, 50)), "p95_ms": float(np.percentile(x, 95)),
+            "p99_ms": float(np.percentile(x, 99)), "mean_ms": float(x.mean()), "runs": int(x.size)}
+
+
+def model_size_bytes(backend) -> int:
+    """Bytes of what the backend loads: the file, or for torch backends the weights it holds."""
+    path = Path(backend.model_file)
+    if path.is_file():
+        size = path.stat().st_size
+        host = backend.metadata.get("host_model")
+        return size + ((path.parent / host).stat().st_size if host else 0)
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(backend.module.state_dict(), buffer)
+    return buffer.getbuffer().nbytes
+
+
+def example_inputs(model_dir: Path, metadata: dict) -> dict[str, np.ndarray]:
+    """A real sample when the model dir has one (calibration.npz), else a deterministic random one."""
+    calib = model_dir / "calibration.npz"
+    names = list(metadata["inputs"])
+    if calib.is_file():
+        with np.load(calib) as data:
+            if all(n in data for n in names):
+                return {n: np.asarray(data[n][:1], dtype=np.float32) for n in names}
+    rng = np.random.default_rng(0)
+    return {n: rng.random(tuple(shape), dtype=np.float32) for n, shape in metadata["inputs"].items()}
+
+
+def worker(spec: dict) -> dict:
+    """Inside the worker process: load one backend, time it, report."""
+    import resource
+
+    if spec["cpus"]:
+        os.sched_setaffinity(0, spec["cpus"])
+    from edge_inference.backends import create_backend
+
+    started = time.perf_counter()
+    backend = create_backend(spec["backend"], spec["model"], threads=spec["threads"])
+    load_s = time.perf_counter() - started
+    inputs = example_inputs(Path(spec["model"]), backend.metadata)
+    for _ in range(spec["warmup"]):
+        backend.run(inputs)
+    timings = []
+    for _ in range(spec["runs"]):
+        t0 = time.perf_counter_ns()
+        backend.run(inputs)
+        timings.append((time.perf_counter_ns() - t0) / 1e6)
+    result = percentiles(timings) | {
+        "size_bytes": model_size_bytes(backend), "load_s": load_s,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "torch_imported": "torch" in sys.modules, "model_file": str(backend.model_file)}
+    backend.close()
+    return result
+
+
+def bench_one(model_dir: Path, backend: str, args) -> dict:
+    spec = {"model": str(model_dir), "backend": backend, "threads": args.threads, "runs": args.runs,
+            "warmup": args.warmup, "cpus": [int(c) for c in args.cpus.split(",") if c.strip()]}
+    cmd = [sys.executable, "-m", "edge_inference.cli", "bench", "--worker", json.dumps(spec)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        reason = (proc.stderr.strip().splitlines() or ["worker failed"])[-1]
+        return {"skipped": reason}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def ratios(models: dict) -> dict:
+    out = {}
+    for name, results in models.items():
+        ok = {b: r for b, r in results.items() if "p50_ms" in r}
+        entry = {}
+        if "torch" in ok and "onnxruntime-int8" in ok:
+            entry["speedup_onnxruntime_int8_vs_torch_p50"] = ok["torch"]["p50_ms"] / ok["onnxruntime-int8"]["p50_ms"]
+        if "torch" in ok and "onnxruntime" in ok:
+            entry["speedup_onnxruntime_vs_torch_p50"] = ok["torch"]["p50_ms"] / ok["onnxruntime"]["p50_ms"]
+        if "onnxruntime" in ok and "onnxruntime-int8" in ok:
+            entry["int8_onnx_size_fraction"] = ok["onnxruntime-int8"]["size_bytes"] / ok["onnxruntime"]["size_bytes"]
+        out[name] = entry
+    return out
+
+
+def markdown_table(report: dict) -> str:
+    lines = [f"Benchmark: {report['config']['machine']}, {report['config']['threads']} threads, "
+             f"{report['config']['runs']} runs after {report['config']['warmup']} warm-up", "",
+             "| model | backend | p50 ms | p95 ms | p99 ms | size | peak RSS MB |", "|---|---|---|---|---|---|---|"]
+    for model, results in report["models"].items():
+        for backend, r in results.items():
+            if "p50_ms" in r:
+                lines.append(f"| {model} | {backend} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} | {r['p99_ms']:.3f} | "
+                             f"{r['size_bytes'] / 1e6:.2f} MB | {r['peak_rss_mb']:.0f} |")
+            else:
+                lines.append(f"| {model} | {backend} | skipped: {r['skipped']} | | | | |")
+    for model, entry in report["ratios"].items():
+        for key, value in entry.items():
+            lines.append(f"\n{model} {key}: {value:.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def run(args) -> int:
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return 0
+    if args.runs < 200:
+        print("error: --runs must be >= 200 for stable p99")
+        return 2
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    models = {"fsq": Path(args.fsq_model)}
+    if args.act_model:
+        models = {"act": Path(args.act_model)} | models
+    report = {"models": {}, "config": {
+        "threads": args.threads, "cpus": args.cpus or "not pinned", "runs": args.runs, "warmup": args.warmup,
+        "machine": f"{platform.machine()} {os.cpu_count()} cores", "python": platform.python_version()}}
+    if not args.act_model:
+        report["models"]["act"] = {b: {"skipped": "no --act-model given"} for b in backends}
+    for name, model_dir in models.items():
+        report["models"][name] = {}
+        for backend in backends:
+            print(f"bench {name} {backend} ...", flush=True)
+            report["models"][name][backend] = bench_one(model_dir, backend, args)
+        meta_file = model_dir / "model.onnx"
+        if meta_file.is_file():
+            from edge_inference.onnx_export import read_onnx_metadata
+
+            meta = read_onnx_metadata(meta_file)
+            report["config"][name] = {k: meta[k] for k in ("inputs", "chunk_size", "image_size") if k in meta}
+    report["ratios"] = ratios(report["models"])
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    table = markdown_table(report)
+    Path(args.markdown or out.with_suffix(".md")).write_text(table)
+    print(table)
+    return 0
