@@ -302,11 +302,13 @@ class Replayer:
         names = self.result.class_names
         if names and str(msg.label) in names:
             label = names.index(str(msg.label))
-        elif names and 0 <= int(msg.class_id) < len(names):
+        elif int(msg.class_id) < 0:
+            label = -1  # an explicit "no label" segment (e.g. a transition nobody annotated)
+        elif names and int(msg.class_id) < len(names) and not str(msg.label):
             label = int(msg.class_id)
         else:
             label = -1
-            self.result.counts["labels_outside_model_classes"] += 1
+            self.result.counts[f"labels_outside_model_classes {msg.label or msg.class_id}"] += 1
         self._label_ns.append(t)
         self._label_ids.append(label)
 

@@ -125,7 +125,7 @@ def plot_confusion(metrics: dict, path: Path) -> bool:
     plt = _pyplot()
     cm = np.asarray(behavior["confusion_matrix"])
     names = behavior["class_names"]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(names), 0.8 + 0.6 * len(names)))
+    fig, ax = plt.subplots(figsize=(3.0 + 0.7 * len(names), 2.2 + 0.6 * len(names)))
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
@@ -155,8 +155,12 @@ def _fmt(x, digits: int = 3) -> str:
 def markdown(metrics: dict, timing: dict, plots: list[str]) -> str:
     run = metrics["run"]
     bag = metrics["bag"]
-    lines = [f"# Evaluation of `{run.get('model', 'model')}` ({run.get('backend', 'default backend')}) "
-             f"on `{Path(run['bag']).name}`", ""]
+    model = run.get("model", "model")
+    if model == "none":
+        model, backend = run.get("behavior_model") or "behavior model", run.get("behavior_backend") or "default"
+    else:
+        backend = run.get("backend", "default backend")
+    lines = [f"# Evaluation of `{model}` ({backend}) on `{Path(run['bag']).name}`", ""]
     lines += [f"- Mode: {run.get('mode', 'fast')}, simulated model latency {run['sim_latency_ms']} ms, "
               f"chunk execution `{run['scheduler_mode']}`.",
               f"- Bag: {bag['storage']}, {bag['messages_read']} messages read, "

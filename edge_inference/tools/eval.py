@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         run_info = {"mode": args.mode, "model": model or "none", "backend": backend or
                     getattr(policy, "backend_name", "default"),
                     "model_hash": getattr(policy, "model_hash", None),
-                    "behavior_model": args.behavior_model,
+                    "behavior_model": args.behavior_model, "behavior_backend": args.behavior_backend,
                     "behavior_hash": getattr(behavior, "model_hash", None)}
         label = _label(model, backend) if model else "behavior"
         out_dir = args.out if len(pairs) == 1 else args.out / label

@@ -1,0 +1,69 @@
+"""One UCI HAPT experiment as a rosbag2 drive-alike: IMU at 50 Hz plus label segments.
+
+Why: the behavior classifier is trained on HAPT windows; streaming a held-out
+user's whole recording through the behavior node's windower and smoother, with
+the annotations as a `/behavior/label` topic, scores it the way the robot runs it
+(windows straddling activity changes included), with the same `eval` command as
+a recorded drive. Postural transitions and unannotated stretches are published
+as "no label" (class_id -1) and are not scored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+T0_NS = 1_600_000_000_000_000_000  # arbitrary epoch for the synthetic stamps
+SAMPLE_NS = 20_000_000  # 50 Hz
+IMU_TOPIC = "/imu/data_raw"
+LABEL_TOPIC = "/behavior/label"
+
+
+def write_hapt_bag(root: str | Path, experiment: int, user: int, out: str | Path,
+                   class_names: list[str], storage: str = "mcap", max_samples: int | None = None) -> dict:
+    """Write the experiment's IMU (m/s², rad/s) and label segments; return counts."""
+    from edge_inference import bag_io
+    from edge_inference.datasets.hapt import _read_recording, read_activity_labels
+
+    root = Path(root)
+    signal = _read_recording(root / "RawData", experiment, user)[:, :6]  # (T, 6) accel m/s², gyro rad/s
+    if max_samples:
+        signal = signal[:max_samples]
+    names = read_activity_labels(root)
+    segments = np.loadtxt(root / "RawData" / "labels.txt", dtype=np.int64, ndmin=2)
+    segments = segments[(segments[:, 0] == experiment) & (segments[:, 1] == user)]
+    if segments.size == 0:
+        raise ValueError(f"HAPT has no experiment {experiment} of user {user}")
+    # label per sample: class index, or -1 (transition / not annotated)
+    labels = np.full(signal.shape[0], -1, dtype=np.int64)
+    for _, _, activity, start, end in segments:
+        name = names[int(activity)]
+        if name in class_names:
+            labels[start - 1:min(end, signal.shape[0])] = class_names.index(name)
+    store = bag_io.make_typestore()
+    imu_cls = store.types["sensor_msgs/msg/Imu"]
+    vec = store.types["geometry_msgs/msg/Vector3"]
+    quat = store.types["geometry_msgs/msg/Quaternion"]
+    label_cls = store.types["edge_inference_msgs/msg/BehaviorState"]
+    no_orientation = np.array([-1.0] + [0.0] * 8)  # REP 145: orientation unknown
+    zeros9 = np.zeros(9)
+    changes = 0
+    with bag_io.BagWriter(out, storage=storage, store=store) as writer:
+        for i in range(signal.shape[0]):
+            t = T0_NS + i * SAMPLE_NS
+            if i == 0 or labels[i] != labels[i - 1]:
+                c = int(labels[i])
+                writer.write(LABEL_TOPIC, label_cls(
+                    header=bag_io.make_header(t, "imu", store), class_id=c, label=class_names[c] if c >= 0 else "",
+                    confidence=1.0, probabilities=np.zeros(0, np.float32), class_names=list(class_names),
+                    fsq_code=-1, latency_ms=0.0), t)
+                changes += 1
+            a = signal[i]
+            writer.write(IMU_TOPIC, imu_cls(
+                header=bag_io.make_header(t, "imu", store), orientation=quat(x=0.0, y=0.0, z=0.0, w=1.0),
+                orientation_covariance=no_orientation, angular_velocity=vec(x=a[3], y=a[4], z=a[5]),
+                angular_velocity_covariance=zeros9, linear_acceleration=vec(x=a[0], y=a[1], z=a[2]),
+                linear_acceleration_covariance=zeros9), t)
+    return {"imu_samples": int(signal.shape[0]), "label_changes": changes,
+            "labelled_samples": int((labels >= 0).sum())}
