@@ -28,5 +28,6 @@ def test_bench_json_has_percentiles_sizes_and_ratios(tmp_path):
         assert r["peak_rss_mb"] > 0 and r["torch_imported"] is False
     assert "hailo" in report["models"]["fsq"]["hailo"]["skipped"]  # no HEF here: reported, not faked
     assert "skipped" in report["models"]["act"]["onnxruntime"]
-    assert 0 < report["ratios"]["fsq"]["int8_onnx_size_fraction"] < 1
+    sizes = {b: report["models"]["fsq"][b]["size_bytes"] for b in ("onnxruntime", "onnxruntime-int8")}
+    assert report["ratios"]["fsq"]["int8_onnx_size_fraction"] == sizes["onnxruntime-int8"] / sizes["onnxruntime"]
     assert report["config"]["threads"] == 1 and (tmp_path / "bench.md").read_text().startswith("Benchmark")
