@@ -12,28 +12,25 @@ from sensor_msgs.msg import Imu, MagneticField
 
 from conftest import spin_until
 from edge_inference.graph import describe
-from edge_inference.null_modem import NullModem
 from edge_inference.qos import reliable_qos, sensor_qos
 from edge_inference.tools.up import Graph
 
 
 @pytest.fixture
-def serial_link():
+def board():
+    """The board emulator on its own pty; the bridge opens its symlink like a USB board."""
     from edge_inference.board_emulator import BoardEmulator
-    nm = NullModem().start()
-    board = BoardEmulator(nm.path_b)
-    board.start()
-    yield nm, board
+    board = BoardEmulator().start()
+    yield board
     board.stop()
-    nm.close()
 
 
-def test_rover_graph_end_to_end(ros_context, serial_link):
+def test_rover_graph_end_to_end(ros_context, board):
     from edge_inference_msgs.msg import ActionChunk, BehaviorState, VehicleCommand, VehicleState
-    nm, board = serial_link
-    specs = describe(backend="cpu", camera_source="synthetic", serial_port=nm.path_a, overrides={
+    specs = describe(backend="cpu", camera_source="synthetic", serial_port=board.port_path, overrides={
         "policy_node": {"backend": "temporary", "model_path": "", "enabled": True},
         "behavior_node": {"backend": "temporary", "model_path": "", "stride": 10},
+        "pwm_bridge_node": {"arm_on_connect": True},
     })
     graph = Graph(specs, context=ros_context).start()
     probe = Node("probe", context=ros_context)
@@ -55,7 +52,7 @@ def test_rover_graph_end_to_end(ros_context, serial_link):
         assert list(chunk.action_names) == ["steering", "throttle"]
         assert chunk.header.stamp.sec > 0 or chunk.header.stamp.nanosec > 0  # copied from the image
         assert any(c.source == VehicleCommand.SOURCE_POLICY for c in got["cmd"])
-        assert spin_until(ex, lambda: nm.bytes_a_to_b > 100 and got["state"], 10.0)
+        assert spin_until(ex, lambda: board.commands_received > 10 and got["state"], 10.0)
         assert spin_until(ex, lambda: board.applied_us[1] != 1500 or board.applied_us[0] != 1500, 5.0), board.applied_us
 
         # IMU samples in -> BehaviorState out

@@ -49,6 +49,9 @@ def make_behavior_runner(cfg: BehaviorNodeConfig, window: WindowConfig):
     return create_behavior_runner(cfg.model_path, cfg.backend)
 
 
+CONFIG_CLASSES = (BehaviorNodeConfig, WindowConfig, SmootherConfig)
+
+
 class BehaviorNode(Node):
     """ROS shell around ImuWindower + ProbabilitySmoother + a behavior runner."""
 

@@ -74,6 +74,9 @@ def action_to_command(values: np.ndarray, action_names) -> tuple[float, float]:
     return (float(np.clip(values[i_steer], -1.0, 1.0)), float(np.clip(values[i_throttle], -1.0, 1.0)))
 
 
+CONFIG_CLASSES = (PolicyNodeConfig, SchedulerConfig)
+
+
 class PolicyNode(Node):
     """ROS shell around ChunkScheduler + a policy runner.
 
