@@ -1,0 +1,86 @@
+"""PolicyNode under use_sim_time: scheduling follows /clock and image stamps, not the wall clock."""
+from __future__ import annotations
+
+import array
+import threading
+import time
+
+import pytest
+
+NS = 1_000_000_000
+SIM_START_NS = 1_000 * NS  # far from wall time: any wall-clock leak shows up as a huge offset
+
+
+@pytest.mark.timeout(60)
+def test_sim_time_commands_stamps_and_staleness(ros_context):
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import Image
+
+    from edge_inference.nodes.policy_node import PolicyNode
+    from edge_inference.qos import reliable_qos, sensor_qos
+    from edge_inference.ros_time import ns_to_stamp
+    from edge_inference_msgs.msg import ActionChunk, VehicleCommand
+
+    node = PolicyNode(context=ros_context, parameter_overrides=[
+        Parameter("use_sim_time", value=True), Parameter("enabled", value=True),
+        Parameter("mode", value="async"), Parameter("max_action_age", value=0.5)])
+    probe = Node("sim_time_probe", context=ros_context)
+    commands, chunks = [], []
+    probe.create_subscription(VehicleCommand, "vehicle/command", commands.append, reliable_qos())
+    probe.create_subscription(ActionChunk, "policy/action_chunk", chunks.append, reliable_qos())
+    pub_clock = probe.create_publisher(Clock, "/clock", reliable_qos(10))
+    pub_image = probe.create_publisher(Image, "camera/image_raw", sensor_qos())
+    executors = [SingleThreadedExecutor(context=ros_context) for _ in range(2)]
+    executors[0].add_node(node)
+    executors[1].add_node(probe)
+    stop = threading.Event()
+
+    def spin(ex):
+        while not stop.is_set():
+            ex.spin_once(timeout_sec=0.05)
+
+    threads = [threading.Thread(target=spin, args=(ex,), daemon=True) for ex in executors]
+    for t in threads:
+        t.start()
+    sim = {"now": SIM_START_NS, "images": True}
+
+    def run_clock(seconds: float):
+        """200 Hz /clock at real-time factor 1; a 30 Hz camera stamped in sim time while images are on."""
+        step = 5_000_000
+        for i in range(int(seconds * 200)):
+            sim["now"] += step
+            pub_clock.publish(Clock(clock=ns_to_stamp(sim["now"])))
+            if sim["images"] and i % 7 == 0:
+                img = Image(height=36, width=64, encoding="rgb8", step=192)
+                img.data = array.array("B", bytes(64 * 36 * 3))
+                img.header.stamp = ns_to_stamp(sim["now"])
+                pub_image.publish(img)
+            time.sleep(step / NS)
+
+    try:
+        run_clock(3.0)
+        assert chunks, "no chunk under sim time"
+        policy = [c for c in commands if c.source == VehicleCommand.SOURCE_POLICY]
+        assert len(policy) > 20
+        for c in policy + chunks:
+            stamp = c.header.stamp.sec * NS + c.header.stamp.nanosec
+            assert SIM_START_NS <= stamp <= sim["now"]  # sim-time stamps, never wall time
+        assert all(0.0 <= c.latency_ms < 200.0 for c in chunks)  # latency measured on the sim clock
+        # camera stops while sim time runs on: neutral (stale) once max_action_age of sim time has passed
+        sim["images"] = False
+        n = len(commands)
+        run_clock(1.2)
+        tail = commands[n:]
+        assert tail and tail[-1].source == VehicleCommand.SOURCE_NEUTRAL
+        assert node.last_reason in ("stale", "exhausted")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=5.0)
+        node.destroy_node()
+        probe.destroy_node()
+        for ex in executors:
+            ex.shutdown()
