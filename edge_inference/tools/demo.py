@@ -47,16 +47,14 @@ def run(args) -> int:
 
     from ..board_emulator import BoardEmulator
     from ..graph import describe
-    from ..null_modem import NullModem
     from ..qos import sensor_qos
     from .up import Graph
 
-    nm = NullModem().start()
-    board = BoardEmulator(nm.path_b)
-    board.start()
-    specs = describe(backend=args.backend, camera_source="synthetic", serial_port=nm.path_a, overrides={
+    board = BoardEmulator().start()
+    specs = describe(backend=args.backend, camera_source="synthetic", serial_port=board.port_path, overrides={
         "policy_node": {"backend": "temporary", "model_path": "", "enabled": True},
         "behavior_node": {"backend": "temporary", "model_path": ""},
+        "pwm_bridge_node": {"arm_on_connect": True},
     })
     rclpy.init()
     graph = Graph(specs).start()
@@ -103,7 +101,6 @@ def run(args) -> int:
         graph.close()
         rclpy.try_shutdown()
         board.stop()
-        nm.close()
     elapsed = time.monotonic() - t0
     lat = np.array(mon.chunk_latency_ms) if mon.chunk_latency_ms else np.array([np.nan])
     print("\n=== demo summary ===")
@@ -112,7 +109,7 @@ def run(args) -> int:
     print(f"action chunks       {mon.counts['chunk']} (latency p50 {np.nanpercentile(lat, 50):.1f} ms, p95 {np.nanpercentile(lat, 95):.1f} ms)")
     print(f"behavior states     {mon.counts['behavior']}")
     print(f"vehicle states      {mon.counts['state']}")
-    print(f"serial bytes        bridge->board {nm.bytes_a_to_b}, board->bridge {nm.bytes_b_to_a}")
+    print(f"serial frames       bridge->board {board.frames_received} ({board.commands_received} commands)")
     ok = mon.counts["cmd"] > 0 and mon.counts["chunk"] > 0 and mon.counts["state"] > 0
     print("result              " + ("OK" if ok else "FAILED: the graph did not produce commands/chunks/states"))
     return 0 if ok else 1
