@@ -49,7 +49,7 @@ class BoardLogic:
     last_rc_ms: float = -1e12
     applied: tuple[int, int] = (1500, 1500)
     mode: int = sp.MODE_DISARMED
-    flags: int = 0
+    flags: int = sp.FLAG_WATCHDOG | sp.FLAG_RC_LOST
     rx_errors: int = 0
     loop_time_us: int = 0
 
@@ -83,6 +83,8 @@ class BoardLogic:
         t, seq = frame.msg_type, frame.seq
         if t == sp.MsgType.COMMAND:
             steer, throttle = sp.decode_command(frame)
+            if not all(sp.PULSE_MIN_US <= us <= sp.PULSE_MAX_US for us in (steer, throttle)):
+                return [sp.encode_ack(seq, t, sp.ACK_INVALID)]
             self.command_us, self.last_command_ms = (steer, throttle), now_ms
             self.update(now_ms)
             return [sp.encode_command_ack(seq, sp.CommandAck(*self.applied, self.mode, self.flags))]

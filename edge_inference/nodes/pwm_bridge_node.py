@@ -225,8 +225,12 @@ class PwmBridgeNode(Node):
                 return
             self.version = version
             self.get_logger().info(f"connected to {version} on {self.cfg.serial_port}")
+            # The board only takes limits while disarmed (it may still be armed from before a
+            # cable glitch); the send timer re-arms it if arming is requested.
+            self._send(sp.encode_arm, False)
             for limits in self.calibration.board_limits():
                 self._send(sp.encode_cal_set, limits)
+            self._board_armed_sent = None
             with self._state_lock:
                 self.link.on_handshake(now)
         elif t == sp.MsgType.TELEMETRY:
