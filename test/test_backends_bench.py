@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from edge_inference.cli import main
+from edge_inference.tools.bench import main
 from edge_inference.onnx_export import export_fsq_onnx
 from edge_inference.quantization import quantize_onnx_static
 from model_fixtures import tiny_fsq_checkpoint
@@ -17,7 +17,7 @@ def test_bench_json_has_percentiles_sizes_and_ratios(tmp_path):
     calib = np.random.default_rng(0).standard_normal((8, 9, 2, 100)).astype(np.float32)
     quantize_onnx_static(ckpt / "model.onnx", ckpt / "model.int8.onnx", {"imu": calib})
     out = tmp_path / "bench.json"
-    rc = main(["bench", "--json", str(out), "--fsq-model", str(ckpt), "--backends", "onnxruntime,onnxruntime-int8,hailo",
+    rc = main(["--json", str(out), "--fsq-model", str(ckpt), "--backends", "onnxruntime,onnxruntime-int8,hailo",
                "--runs", "200", "--warmup", "5", "--threads", "1"])
     assert rc == 0
     report = json.loads(out.read_text())

@@ -41,6 +41,10 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=2, help="intra-op threads for every backend")
     p.add_argument("--cpus", default="", help="CPU affinity, e.g. 0,1 (default: not pinned)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--pipeline", action="store_true",
+                   help="policy pipeline instead: image->chunk latency and overhead beyond the model (bench_pipeline)")
+    from .bench_pipeline import add_arguments as add_pipeline_arguments
+    add_pipeline_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -108,7 +112,7 @@ def worker(spec: dict) -> dict:
 def bench_one(model_dir: Path, backend: str, args) -> dict:
     spec = {"model": str(model_dir), "backend": backend, "threads": args.threads, "runs": args.runs,
             "warmup": args.warmup, "cpus": [int(c) for c in args.cpus.split(",") if c.strip()]}
-    cmd = [sys.executable, "-m", "edge_inference.cli", "bench", "--worker", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "edge_inference.tools.bench", "--worker", json.dumps(spec)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         reason = (proc.stderr.strip().splitlines() or ["worker failed"])[-1]
@@ -149,6 +153,9 @@ def markdown_table(report: dict) -> str:
 
 
 def run(args) -> int:
+    if args.pipeline:
+        from .bench_pipeline import run as run_pipeline
+        return run_pipeline(args)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return 0
@@ -183,3 +190,15 @@ def run(args) -> int:
     Path(args.markdown or out.with_suffix(".md")).write_text(table)
     print(table)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m edge_inference.tools.bench``: the worker entry (independent of the CLI registry)."""
+    parser = argparse.ArgumentParser(prog="edge-inference")
+    register(parser.add_subparsers())
+    args = parser.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
