@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 NS = 1_000_000_000
+REPO = Path(__file__).resolve().parents[1]
+HAPT_RAW = REPO.parent / "shared" / "data" / "hapt" / "RawData"
+FSQ_MODEL = REPO / "models" / "fsq_hapt"
+G = 9.80665  # m/s² per g (HAPT accelerometer unit)
 
 
 class Harness:
@@ -45,6 +50,19 @@ class Harness:
     def _spin(self, executor):
         while not self.stop.is_set():
             executor.spin_once(timeout_sec=0.05)
+
+    def stream_recorded(self, accel_g: np.ndarray, gyro: np.ndarray, rate_hz: float = 50.0):
+        """Publish recorded samples (accel in g, gyro rad/s) with stamps 1/rate apart, ~3x real time."""
+        from edge_inference.ros_time import ns_to_stamp
+        period = int(NS / rate_hz)
+        for a, g in zip(accel_g * G, gyro):
+            msg = self.Imu()
+            msg.header.stamp = ns_to_stamp(self.t_ns)
+            msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z = (float(v) for v in a)
+            msg.angular_velocity.x, msg.angular_velocity.y, msg.angular_velocity.z = (float(v) for v in g)
+            self.pub_imu.publish(msg)
+            self.t_ns += period
+            time.sleep(period / NS / 3)
 
     def stream(self, seconds: float, rate_hz: float = 100.0, yaw_rate: float = 0.0, mag: bool = False):
         """Publish IMU (and 50 Hz mag) with stamps spaced 1/rate, about 3x faster than real time."""
@@ -138,5 +156,35 @@ def test_disabled_node_classifies_nothing_and_50hz_imu_works(ros_context):
         h.stream(0.6, rate_hz=50.0)
         assert h.wait_for(lambda: len(h.states) >= 1, 5.0)
         assert h.states[-1].label == "stationary"
+    finally:
+        h.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not (HAPT_RAW.is_dir() and (FSQ_MODEL / "model.onnx").is_file()),
+                    reason="needs ../shared/data/hapt (real recordings) and models/fsq_hapt/model.onnx")
+def test_real_fsq_model_on_recorded_hapt_imu(ros_context):
+    """The trained FSQ classifier through ONNX Runtime, fed real recorded IMU data over DDS."""
+    acc = np.loadtxt(HAPT_RAW / "acc_exp01_user01.txt")
+    gyro = np.loadtxt(HAPT_RAW / "gyro_exp01_user01.txt")
+    segments = {6: (3663, 4538), 1: (7496, 8078)}  # labels.txt, exp 1 user 1: LAYING, WALKING (1-based)
+    h = Harness(ros_context, model_path=str(FSQ_MODEL), backend="onnxruntime", stride=25,
+                method="majority", vote_window=3)
+    try:
+        assert h.node.runner.backend_name == "onnxruntime"
+        labels = {}
+        for activity, (start, _) in segments.items():
+            n = len(h.states)
+            h.stream_recorded(acc[start - 1: start + 299], gyro[start - 1: start + 299])  # 6 s at 50 Hz
+            assert h.wait_for(lambda: len(h.states) >= n + 5, 5.0), f"no states: {h.node.windower.stats}"
+            labels[activity] = h.states[-1].label
+            # a gap of more than max_gap between the two recordings resets the window
+            h.t_ns += NS
+        s = h.states[-1]
+        assert list(s.class_names)[:6] == ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING",
+                                           "STANDING", "LAYING"]
+        assert s.fsq_code >= 0
+        assert labels == {6: "LAYING", 1: "WALKING"}
+        assert h.node.windower.stats.resets >= 1
     finally:
         h.close()

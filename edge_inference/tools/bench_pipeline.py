@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 NS_PER_MS = 1_000_000
+DEFAULT_JSON = "artifacts/bench_pipeline.json"  # when --json is left at the model bench's default
 
 
 class NullActBackend:
@@ -173,9 +174,10 @@ def measure_pipeline(runner, timed: TimedBackend, width: int, height: int, frame
 
 def build_runner(args) -> tuple[object, TimedBackend]:
     from edge_inference.runners import PolicyRunner
-    if args.model_path:
+    model_path = args.model_path or getattr(args, "act_model", None)  # bench's --act-model works too
+    if model_path:
         from edge_inference.backends import create_backend
-        timed = TimedBackend(create_backend(args.backend, args.model_path))
+        timed = TimedBackend(create_backend(args.backend, model_path))
     else:
         timed = TimedBackend(NullActBackend(args.width, args.height))
     return PolicyRunner(timed), timed
@@ -184,6 +186,8 @@ def build_runner(args) -> tuple[object, TimedBackend]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the pipeline mode; skips any the bench parser already defines (e.g. --json)."""
     have = {s for a in parser._actions for s in a.option_strings}  # noqa: SLF001 - argparse has no public API
+    # The model bench's own --json default must not be overwritten by a pipeline run.
+    parser.set_defaults(pipeline_shared_json_default=parser.get_default("json") if "--json" in have else None)
     options = [
         ("--json", dict(default=None, help="write results as JSON to this file")),
         ("--model-path", dict(default="", help="policy model for --pipeline (default: null model, overhead only)")),
@@ -201,6 +205,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     """Entry point of `edge-inference bench --pipeline`."""
+    json_path = args.json
+    if json_path is not None and json_path == getattr(args, "pipeline_shared_json_default", None):
+        json_path = DEFAULT_JSON
     runner, timed = build_runner(args)
     try:
         pipeline = measure_pipeline(runner, timed, args.width, args.height, args.frames, args.rate, args.warmup)
@@ -209,7 +216,8 @@ def run(args) -> int:
     result = {
         "pipeline": pipeline,
         "config": {"width": args.width, "height": args.height, "frames": args.frames, "rate_hz": args.rate,
-                   "model": args.model_path or "null", "backend": runner.backend_name},
+                   "model": args.model_path or getattr(args, "act_model", None) or "null",
+                   "backend": runner.backend_name},
         "machine": {"platform": platform.platform(), "processor": platform.machine()},
         "definitions": {
             "image_to_chunk_ms": "image header stamp -> ActionChunk received by a subscriber (node clock)",
@@ -227,7 +235,8 @@ def run(args) -> int:
     for name, s in pipeline["stages"].items():
         print(f"    {name:<16} p50 {s['p50']:7.3f} ms  p95 {s['p95']:7.3f} ms")
     print(f"  goal: overhead p50 <= 3 ms -> {'met' if ov['p50'] <= 3.0 else 'NOT met'}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
-        print(f"wrote {args.json}")
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(result, indent=2))
+        print(f"wrote {json_path}")
     return 0
