@@ -42,6 +42,7 @@ NODE_TYPES = {
     "behavior_node": ("behavior_node", "edge_inference.nodes.behavior_node", "BehaviorNode"),
     "pwm_bridge_node": ("pwm_bridge_node", "edge_inference.nodes.pwm_bridge_node", "PwmBridgeNode"),
     "sim_node": ("sim_node", "edge_inference.nodes.sim_node", "SimNode"),
+    "monitor_node": ("monitor_node", "edge_inference.nodes.monitor_node", "MonitorNode"),
 }
 ROVER_NODES = ("camera_node", "policy_node", "behavior_node", "pwm_bridge_node")
 

@@ -13,8 +13,10 @@ TOOL_MODULES = [
     "hailo_verify",
     "bench",
     "import_tub",
+    "import_hapt",
     "eval",
     "record",
     "gen_demos",
     "drive_sim",
+    "top",
 ]

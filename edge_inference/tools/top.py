@@ -1,0 +1,237 @@
+"""`edge-inference top`: a live terminal dashboard of the running graph (works over SSH).
+
+Subscribes over DDS like any other node and redraws one table in place (rich):
+per topic rate and age, per model latency p50/p95 from the InferenceStats
+topics, the current command and board mode, the behavior label, the serial
+link and any diagnostics that are not OK. The camera and IMU topics are taken
+as raw bytes (never deserialized), so watching costs the robot almost nothing.
+The bookkeeping (``Dashboard``) is plain Python, separate from the ROS shell.
+"""
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+RATE_WINDOW_S = 2.0   # messages counted over this window for the rate column
+LATENCY_WINDOW = 100  # InferenceStats samples kept per model for p50/p95
+
+# (key, topic, type name, qos, raw): raw topics are counted, never decoded
+TOPICS = [
+    ("camera", "camera/image_raw", "sensor_msgs/msg/Image", "sensor", True),
+    ("imu", "imu/data_raw", "sensor_msgs/msg/Imu", "sensor", True),
+    ("chunk", "policy/action_chunk", "edge_inference_msgs/msg/ActionChunk", "reliable", False),
+    ("command", "vehicle/command", "edge_inference_msgs/msg/VehicleCommand", "reliable", False),
+    ("state", "vehicle/state", "edge_inference_msgs/msg/VehicleState", "reliable", False),
+    ("behavior", "behavior/state", "edge_inference_msgs/msg/BehaviorState", "reliable", False),
+    ("policy_stats", "policy/stats", "edge_inference_msgs/msg/InferenceStats", "reliable", False),
+    ("behavior_stats", "behavior/stats", "edge_inference_msgs/msg/InferenceStats", "reliable", False),
+    ("diagnostics", "/diagnostics", "diagnostic_msgs/msg/DiagnosticArray", "reliable", False),
+]
+MODE_NAMES = {0: "DISARMED", 1: "AUTO", 2: "MANUAL", 3: "FAILSAFE", 4: "ESTOP"}
+LINK_NAMES = {0: "DOWN", 1: "CONNECTING", 2: "UP"}
+SOURCE_NAMES = {0: "neutral", 1: "policy", 2: "manual"}
+FLAG_NAMES = {1: "watchdog", 2: "rc_lost", 4: "bridge_timeout", 8: "estop", 16: "crc_errors"}
+LEVEL_NAMES = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
+
+
+@dataclass
+class TopicStats:
+    """Receive times of one topic (monotonic s) -> rate over the window and age of the newest."""
+
+    times: collections.deque = field(default_factory=collections.deque)
+    count: int = 0
+    last: float | None = None
+
+    def record(self, now: float) -> None:
+        self.times.append(now)
+        self.count += 1
+        self.last = now
+
+    def rate(self, now: float, listening_since: float | None = None) -> float:
+        """Messages per second over the last RATE_WINDOW_S (or since listening began, if shorter)."""
+        while self.times and now - self.times[0] > RATE_WINDOW_S:
+            self.times.popleft()
+        span = RATE_WINDOW_S if listening_since is None else min(RATE_WINDOW_S, now - listening_since)
+        return len(self.times) / span if span > 0 else 0.0
+
+    def age(self, now: float) -> float | None:
+        return None if self.last is None else now - self.last
+
+
+@dataclass
+class ModelStats:
+    """Recent InferenceStats of one model: latencies (ms) and counters."""
+
+    backend: str = ""
+    model: str = ""
+    inference_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LATENCY_WINDOW))
+    end_to_end_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LATENCY_WINDOW))
+    rate_hz: float = 0.0
+    dropped_frames: int = 0
+
+
+def percentiles(values) -> tuple[float, float] | None:
+    """(p50, p95) of the values, None when empty."""
+    if not values:
+        return None
+    arr = np.fromiter(values, dtype=np.float64)
+    return float(np.percentile(arr, 50)), float(np.percentile(arr, 95))
+
+
+def _level(b) -> int:
+    return b[0] if isinstance(b, (bytes, bytearray)) else int(b)
+
+
+class Dashboard:
+    """Everything the table shows, updated from messages; no ROS types needed beyond attribute access."""
+
+    def __init__(self, started: float | None = None):
+        self.started = started  # monotonic s when listening began (rates are not diluted at start-up)
+        self.topics = {key: TopicStats() for key, *_ in TOPICS}
+        self.models: dict[str, ModelStats] = {}
+        self.command = None
+        self.state = None
+        self.behavior = None
+        self.diagnostics: dict[str, tuple[int, str]] = {}  # status name -> (level, message)
+
+    def on_message(self, key: str, msg, now: float) -> None:
+        self.topics[key].record(now)
+        if key == "command":
+            self.command = msg
+        elif key == "state":
+            self.state = msg
+        elif key == "behavior":
+            self.behavior = msg
+        elif key in ("policy_stats", "behavior_stats"):
+            m = self.models.setdefault(key.removesuffix("_stats"), ModelStats())
+            m.backend, m.model = msg.backend, msg.model
+            m.inference_ms.append(float(msg.inference_ms))
+            m.end_to_end_ms.append(float(msg.end_to_end_ms))
+            m.rate_hz, m.dropped_frames = float(msg.rate_hz), int(msg.dropped_frames)
+        elif key == "diagnostics":
+            for s in msg.status:
+                self.diagnostics[s.name] = (_level(s.level), s.message)
+
+    # -- text for the table (plain strings: testable, and readable in capture-pane) ---------
+    def topic_rows(self, now: float) -> list[tuple[str, str, str, str]]:
+        rows = []
+        for key, topic, *_ in TOPICS:
+            st = self.topics[key]
+            age = st.age(now)
+            rows.append((topic, f"{st.rate(now, self.started):.1f}", "-" if age is None else f"{age:.2f}", str(st.count)))
+        return rows
+
+    def model_rows(self) -> list[tuple[str, str, str, str, str, str]]:
+        rows = []
+        for name, m in sorted(self.models.items()):
+            inf, e2e = percentiles(m.inference_ms), percentiles(m.end_to_end_ms)
+            fmt = (lambda p: "-" if p is None else f"{p[0]:.1f} / {p[1]:.1f}")
+            rows.append((name, m.backend, fmt(inf), fmt(e2e), f"{m.rate_hz:.1f}", str(m.dropped_frames)))
+        return rows
+
+    def vehicle_lines(self) -> list[str]:
+        c, s, b = self.command, self.state, self.behavior
+        lines = [
+            "command  " + ("-" if c is None else
+                          f"steering {c.steering:+.2f}  throttle {c.throttle:+.2f}  source {SOURCE_NAMES.get(c.source, c.source)}"),
+            "board    " + ("-" if s is None else
+                          f"mode {MODE_NAMES.get(s.mode, s.mode)}  armed {'yes' if s.armed else 'no'}  "
+                          f"PWM {s.steering_us}/{s.throttle_us} us  rtt {s.rtt_ms:.1f} ms"),
+            "link     " + ("-" if s is None else LINK_NAMES.get(s.link, str(s.link))
+                          + ("  failsafe " + ",".join(n for bit, n in FLAG_NAMES.items() if s.failsafe_flags & bit)
+                             if s.failsafe_flags else "")),
+            "behavior " + ("-" if b is None else f"{b.label} ({100 * b.confidence:.0f}%)  latency {b.latency_ms:.1f} ms"),
+        ]
+        return lines
+
+    def problem_lines(self) -> list[str]:
+        bad = [(lvl, name, msg) for name, (lvl, msg) in self.diagnostics.items() if lvl != 0]
+        return [f"{LEVEL_NAMES.get(lvl, lvl):5s} {name}: {msg}" for lvl, name, msg in sorted(bad, reverse=True)]
+
+
+def render(dash: Dashboard, now: float, title: str):
+    """The rich renderable of the whole dashboard."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    topics = Table(title=title, expand=False)
+    for col, just in (("topic", "left"), ("Hz", "right"), ("age s", "right"), ("msgs", "right")):
+        topics.add_column(col, justify=just)
+    for row in dash.topic_rows(now):
+        topics.add_row(*row, style="dim" if row[2] == "-" else None)
+    models = Table(title="models (latency ms p50 / p95)", expand=False)
+    for col in ("model", "backend", "inference", "end-to-end", "Hz", "dropped"):
+        models.add_column(col)
+    for row in dash.model_rows():
+        models.add_row(*row)
+    n_diag = len(dash.diagnostics)
+    problems = dash.problem_lines()
+    diag_head = f"diagnostics: {n_diag} statuses, {len(problems)} not OK"
+    parts = [topics, models, Text("\n".join(dash.vehicle_lines())), Text(diag_head, style="bold")]
+    parts += [Text(line, style="red" if line.startswith("ERROR") else "yellow") for line in problems[:8]]
+    return Group(*parts)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("top", help="live terminal dashboard of the running graph (rates, latencies, command, link)")
+    p.add_argument("--duration", type=float, default=0.0, help="exit after this many seconds (0: until Ctrl-C)")
+    p.add_argument("--once", action="store_true",
+                   help="listen for --duration seconds (default 3), print the table once and exit")
+    p.add_argument("--refresh-hz", type=float, default=2.0, help="redraws per second")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import importlib
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rich.console import Console
+    from rich.live import Live
+
+    from ..qos import qos_from_name
+
+    if args.refresh_hz <= 0:
+        raise SystemExit("edge-inference top: --refresh-hz must be > 0")
+    duration = args.duration if args.duration > 0 else (3.0 if args.once else float("inf"))
+    rclpy.init()
+    node = Node("edge_inference_top")
+    dash = Dashboard(started=time.monotonic())
+    for key, topic, type_name, qos, raw in TOPICS:
+        pkg, _, name = type_name.split("/")
+        cls = getattr(importlib.import_module(f"{pkg}.msg"), name)
+        node.create_subscription(cls, topic, lambda m, k=key: dash.on_message(k, m, time.monotonic()),
+                                 qos_from_name(qos, 10), raw=raw)
+    ex = SingleThreadedExecutor()
+    ex.add_node(node)
+    console = Console()
+    t0 = time.monotonic()
+    title = "edge-inference top  (ROS_DOMAIN_ID {})".format(__import__("os").environ.get("ROS_DOMAIN_ID", "0"))
+    try:
+        if args.once:
+            while time.monotonic() - t0 < duration:
+                ex.spin_once(timeout_sec=0.05)
+            console.print(render(dash, time.monotonic(), title))
+            return 0
+        period = 1.0 / args.refresh_hz
+        with Live(render(dash, time.monotonic(), title), console=console, auto_refresh=False,
+                  screen=False) as live:
+            next_draw = time.monotonic()
+            while time.monotonic() - t0 < duration:
+                ex.spin_once(timeout_sec=0.05)
+                now = time.monotonic()
+                if now >= next_draw:
+                    live.update(render(dash, now, title), refresh=True)
+                    next_draw = now + period
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
