@@ -55,6 +55,23 @@ def test_features_fill_row0_with_signal_and_row1_with_its_difference():
     assert abs(feats[2, 0].mean()) < 0.05 and abs(feats[8, 0].mean() - 1.0) < 0.05
 
 
+def test_zero_phase_lowpass_matrix_equals_the_sample_by_sample_filter():
+    from edge_inference.models.fsq.features import lowpass_zero_phase
+
+    x = np.random.default_rng(0).standard_normal((100, 3))
+    alpha = 1.0 - np.exp(-2.0 * np.pi * 0.3 / 50.0)
+    y, state = np.empty_like(x), x.mean(axis=0)
+    for t in range(100):  # reference: the recursion written out
+        state = state + alpha * (x[t] - state)
+        y[t] = state
+    for t in range(99, -1, -1):
+        state = state + alpha * (y[t] - state)
+        y[t] = state
+    np.testing.assert_allclose(lowpass_zero_phase(x, 50.0, 0.3), y, atol=1e-10)
+    batch = np.stack([x, 2 * x])
+    np.testing.assert_allclose(lowpass_zero_phase(batch, 50.0, 0.3)[1], 2 * y, atol=1e-10)
+
+
 def test_window_contract_errors_name_the_problem():
     mean, std = np.zeros((9, 2)), np.ones((9, 2))
     with pytest.raises(WindowShapeError, match="needs 100"):
