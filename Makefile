@@ -9,7 +9,7 @@ MSGS := .build/msgs_install
 MSGS_STAMP := $(MSGS)/.built
 APT_STAMP := .build/.apt_installed
 # Debian packages used by tests (firmware build + simulation). Installed when apt is permitted.
-APT_PACKAGES ?= cmake g++ make gcc-avr avr-libc arduino-core-avr arduino-mk simavr libsimavr-dev
+APT_PACKAGES ?= cmake g++ make gcc-avr avr-libc arduino-core-avr arduino-mk simavr libsimavr-dev tmux
 REQS := requirements/ros.txt requirements/base.txt requirements/dev.txt
 ENV := source tools/env.sh &&
 
