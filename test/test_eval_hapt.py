@@ -51,3 +51,23 @@ def test_fsq_model_on_held_out_user_streamed_from_a_bag(tmp_path):
     assert behavior["accuracy"] > 0.7  # chance is ~0.2; the model scores ~0.96 on clean windows
     assert 1 < behavior["fsq_codes"]["unique_codes"] <= 4800 and behavior["fsq_codes"]["codebook_size"] == 4800
     assert counts["imu_samples"] == 8000 and metrics["bag"]["messages_read"] == 8000 + counts["label_changes"]
+
+
+@pytest.mark.skipif(not (HAPT / "RawData" / "labels.txt").is_file() or not (MODEL / "model.int8.onnx").is_file(),
+                    reason="needs ../shared/data/hapt and models/fsq_hapt with its int8 export")
+def test_cli_compares_fp32_and_int8_side_by_side_on_one_bag(tmp_path):
+    from edge_inference.cli import main
+
+    bag = tmp_path / "bag"
+    assert main(["import-hapt", str(HAPT), "--experiment", "40", "--user", "20", "--classes-from", str(MODEL),
+                 "--out", str(bag)]) == 0
+    out = tmp_path / "cmp"
+    assert main(["eval", "--bag", str(bag), "--behavior-model", str(MODEL), "--behavior-backend", "onnxruntime",
+                 "--behavior-backend", "onnxruntime-int8", "--out", str(out)]) == 0
+    fp32 = json.loads((out / "fsq_hapt-onnxruntime" / "metrics.json").read_text())["behavior"]
+    int8 = json.loads((out / "fsq_hapt-onnxruntime-int8" / "metrics.json").read_text())["behavior"]
+    assert fp32["labelled_windows"] == int8["labelled_windows"] > 100
+    assert abs(fp32["accuracy"] - int8["accuracy"]) < 0.03  # int8 keeps the accuracy on unseen data
+    table = (out / "comparison.md").read_text()
+    assert "| metric | fsq_hapt-onnxruntime | fsq_hapt-onnxruntime-int8 |" in table
+    assert f"| behavior accuracy | {fp32['accuracy']:.3f} | {int8['accuracy']:.3f} |" in table

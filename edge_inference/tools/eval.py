@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", action="append", default=[],
                    help="policy backend, e.g. torch, onnxruntime, onnxruntime-int8, hailo (repeat to compare)")
     p.add_argument("--behavior-model", help=f"behavior (FSQ) model path, or '{TEMPORARY}'")
-    p.add_argument("--behavior-backend", default=None, help="behavior backend (default: the runner's)")
+    p.add_argument("--behavior-backend", action="append", default=[],
+                   help="behavior backend (default: the runner's; repeat to compare)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--fast", dest="mode", action="store_const", const="fast",
                       help="simulated time, deterministic metrics (default)")
@@ -120,37 +121,56 @@ def _label(model: str, backend: str | None) -> str:
     return f"{name}-{backend}" if backend else name
 
 
+def _variants(args: argparse.Namespace) -> list[tuple[str | None, str | None, str | None, str | None]]:
+    """(policy model, backend, behavior model, behavior backend) for each evaluation to run."""
+    policies = _pairs(args.model, args.backend) or [(None, None)]
+    behaviors = [(args.behavior_model, b) for b in (args.behavior_backend or [None])]
+    if len(policies) > 1 and len(behaviors) > 1:
+        raise ValueError("compare either policies/backends or behavior backends in one run, not both")
+    if policies == [(None, None)] and not args.behavior_model:
+        raise ValueError("give --model and/or --behavior-model")
+    return [(pm, pb, bm, bb) for pm, pb in policies for bm, bb in behaviors]
+
+
+def _variant_label(pm: str | None, pb: str | None, bm: str | None, bb: str | None, compare_behavior: bool) -> str:
+    if compare_behavior or pm is None:
+        return _label(bm or "behavior", bb)
+    return _label(pm, pb)
+
+
 def run(args: argparse.Namespace) -> int:
+    import json
+
     from edge_inference.bag_io import BagError
     from edge_inference.evaluation.replay import ReplayConfig, evaluate_bag
     from edge_inference.evaluation.report import comparison_markdown, write_report
     from edge_inference.imu_window import WindowConfig
 
     try:
-        pairs = _pairs(args.model, args.backend) or [(None, None)]
+        variants = _variants(args)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if pairs == [(None, None)] and not args.behavior_model:
-        print("error: give --model and/or --behavior-model", file=sys.stderr)
-        return 2
-    behavior = load_behavior(args.behavior_model, args.behavior_backend)
+    compare_behavior = len({v[3] for v in variants}) > 1
     labels, metrics_list, timings = [], [], []
-    for model, backend in pairs:
-        policy = load_policy(model, backend) if model else None
+    for pm, pb, bm, bb in variants:
+        try:
+            policy = load_policy(pm, pb) if pm else None
+            behavior = load_behavior(bm, bb)
+        except (OSError, ValueError, KeyError) as err:
+            print(f"error: cannot load model: {err}", file=sys.stderr)
+            return 2
         scheduler = scheduler_config(args, getattr(policy, "chunk_size", None), getattr(policy, "dt", None))
         window = WindowConfig(window_length=getattr(behavior, "window_length", 100),
                               sample_rate_hz=getattr(behavior, "sample_rate_hz", 50.0), stride=25)
-        config = ReplayConfig(
-            sim_latency_ms=args.sim_latency_ms, window=window,
-            scheduler=scheduler)
-        run_info = {"mode": args.mode, "model": model or "none", "backend": backend or
-                    getattr(policy, "backend_name", "default"),
+        config = ReplayConfig(sim_latency_ms=args.sim_latency_ms, window=window, scheduler=scheduler)
+        run_info = {"mode": args.mode, "model": pm or "none",
+                    "backend": pb or getattr(policy, "backend_name", "default"),
                     "model_hash": getattr(policy, "model_hash", None),
-                    "behavior_model": args.behavior_model, "behavior_backend": args.behavior_backend,
+                    "behavior_model": bm, "behavior_backend": bb or getattr(behavior, "backend_name", None),
                     "behavior_hash": getattr(behavior, "model_hash", None)}
-        label = _label(model, backend) if model else "behavior"
-        out_dir = args.out if len(pairs) == 1 else args.out / label
+        label = _variant_label(pm, pb, bm, bb, compare_behavior)
+        out_dir = args.out if len(variants) == 1 else args.out / label
         try:
             if args.mode == "realtime":
                 from edge_inference.evaluation.realtime import evaluate_bag_realtime
@@ -161,14 +181,17 @@ def run(args: argparse.Namespace) -> int:
         except (BagError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+        finally:
+            for runner in (policy, behavior):
+                close = getattr(runner, "close", None)
+                if close is not None:
+                    close()
         write_report(out_dir, metrics, result, f"{label} on {Path(args.bag).name}")
-        import json
-
         timings.append(json.loads((out_dir / "timing.json").read_text()))
         labels.append(label)
         metrics_list.append(metrics)
         _print_summary(label, metrics, out_dir)
-    if len(pairs) > 1:
+    if len(variants) > 1:
         (args.out / "comparison.md").write_text(comparison_markdown(labels, metrics_list, timings))
         print(f"comparison: {args.out / 'comparison.md'}")
     return 0
