@@ -33,6 +33,7 @@ from ..qos import qos_from_name, reliable_qos
 from ..ros_time import stamp_to_ns
 
 NS_PER_S = 1_000_000_000
+LATENCY_WINDOW = 30  # chunks in the latency p50/p95 (a few seconds of chunks: a slowdown shows quickly)
 
 
 @dataclass
@@ -49,6 +50,8 @@ class MonitorConfig:
     expected_command_hz: float = param(30.0, "expected vehicle/command rate for the diagnostic, Hz",
                                        range=(0.1, 1000.0))
     rate_tolerance: float = param(0.3, "relative rate deviation before WARN", range=(0.0, 1.0))
+    rate_window_s: float = param(2.0, "rates are counted over this window, s", range=(0.1, 60.0), read_only=True)
+    diagnostic_period_s: float = param(1.0, "diagnostics publish period, s", range=(0.05, 60.0), read_only=True)
     latency_warn_ms: float = param(100.0, "chunk latency p95 above this is WARN, ms", range=(0.0, 10000.0))
     latency_error_ms: float = param(250.0, "chunk latency p95 above this is ERROR, ms", range=(0.0, 10000.0))
     publish_static_tf: bool = param(True, "publish base_link -> camera_link on /tf_static (needs tf2_msgs)",
@@ -120,9 +123,11 @@ class MonitorNode(Node):
         self.create_timer(1.0 / self.cfg.marker_rate_hz, self._publish_markers)
         self.static_tf_published = self._publish_static_tf() if self.cfg.publish_static_tf else False
 
-        self.command_rate = FrequencyTask(self.cfg.expected_command_hz, tolerance=self.cfg.rate_tolerance)
-        self.chunk_latency = LatencyTask(self.cfg.latency_warn_ms, self.cfg.latency_error_ms)
-        self.diag = Updater(self, hardware_id="monitor")
+        self.command_rate = FrequencyTask(self.cfg.expected_command_hz, tolerance=self.cfg.rate_tolerance,
+                                          window_s=self.cfg.rate_window_s)
+        self.chunk_latency = LatencyTask(self.cfg.latency_warn_ms, self.cfg.latency_error_ms,
+                                         window=LATENCY_WINDOW)
+        self.diag = Updater(self, hardware_id="monitor", period_s=self.cfg.diagnostic_period_s)
         self.diag.add("vehicle command rate", self.command_rate)
         self.diag.add("chunk latency", self.chunk_latency)
         self.diag.add("views", self._views_status)
