@@ -71,7 +71,9 @@ class GyroClassifier:
 
 
 def write_eval_bag(path: Path, storage: str = "mcap", bad_encoding_every: int = 0,
-                   backwards_frame: int | None = None, with_vendor_topic: bool = False, shape=(8, 8)) -> None:
+                   backwards_frame: int | None = None, with_vendor_topic: bool = False, shape=(8, 8),
+                   teleop_as_state: bool = False) -> None:
+    """teleop_as_state: the teleop goes into VehicleState (MODE_MANUAL, every 10th frame MODE_AUTO) instead."""
     store = bag_io.make_typestore()
     if with_vendor_topic:
         store = bag_io.get_typestore(bag_io.Stores.ROS2_JAZZY)
@@ -93,9 +95,18 @@ def write_eval_bag(path: Path, storage: str = "mcap", bad_encoding_every: int = 
         if backwards_frame is not None and i == backwards_frame:
             image.header = bag_io.make_header(t - 5 * FRAME_NS, store=store)
         events.append((t, "/camera/image_raw", image))
-        events.append((t + 1, "/vehicle/command", cmd_cls(
-            header=bag_io.make_header(t, store=store), steering=float(steering(i)), throttle=float(throttle(i)),
-            source=cmd_cls.SOURCE_MANUAL)))
+        if teleop_as_state:
+            state_cls = store.types["edge_inference_msgs/msg/VehicleState"]
+            events.append((t + 1, "/vehicle/state", state_cls(
+                header=bag_io.make_header(t, store=store), steering_us=0, throttle_us=0,
+                steering=float(steering(i)), throttle=float(throttle(i)),
+                mode=state_cls.MODE_AUTO if i % 10 == 9 else state_cls.MODE_MANUAL, link=state_cls.LINK_UP,
+                armed=True, failsafe_flags=0, rc_steering_us=0, rc_throttle_us=0, rc_mode_us=0,
+                loop_time_us=0.0, rtt_ms=0.0)))
+        else:
+            events.append((t + 1, "/vehicle/command", cmd_cls(
+                header=bag_io.make_header(t, store=store), steering=float(steering(i)),
+                throttle=float(throttle(i)), source=cmd_cls.SOURCE_MANUAL)))
         if with_vendor_topic:  # a vendor message on a topic where the replay expects VehicleState
             events.append((t + 2, "/vehicle/state", store.types["vendor_msgs/msg/Blob"](value=1.0)))
     for j in range(int(3 * SEGMENT_S * 1e9 / IMU_NS)):
@@ -165,6 +176,19 @@ def test_policy_metrics_match_direct_computation(tmp_path, storage):
     np.testing.assert_allclose(horizon["steering"], 0.02 * np.arange(HORIZON), atol=1e-6)
     starts = np.unique(chunk_frames)
     assert horizon["count"] == [int((starts + k < N).sum()) for k in range(HORIZON)]
+
+
+def test_rover_drive_scored_against_manual_vehicle_state(tmp_path):
+    bag = tmp_path / "rc_drive"
+    write_eval_bag(bag, "sqlite3", teleop_as_state=True)
+    metrics, result = evaluate_bag(str(bag), eval_config(teleop="state"), policy=IndexPolicy())
+    pred, target, _ = expected_policy_arrays()  # state input = previous applied state, as with commands
+    manual = np.arange(N) % 10 != 9
+    np.testing.assert_allclose(np.stack(result.tick_pred), pred[manual], atol=1e-6)
+    assert metrics["policy"]["scored_samples"] == int(manual.sum())
+    err = np.abs(pred[manual, 0] - target[manual, 0]).mean()
+    assert metrics["policy"]["per_dimension"]["steering"]["mae"] == pytest.approx(err, rel=1e-5)
+    assert metrics["replay_activity"]["states_not_manual (not scored)"] == int((~manual).sum())
 
 
 def test_behavior_metrics_match_direct_computation(tmp_path):

@@ -29,6 +29,7 @@ from edge_inference.imu_window import ImuWindower, ProbabilitySmoother, Smoother
 
 NS_PER_MS = 1_000_000
 SOURCE_MANUAL = 2  # VehicleCommand.SOURCE_MANUAL
+MODE_MANUAL = 2  # VehicleState.MODE_MANUAL
 
 
 class PolicyLike(Protocol):
@@ -55,12 +56,17 @@ class ReplayConfig:
     policy_stats_topic: str = "/policy/stats"  # recorded on-robot timings, when present
     behavior_stats_topic: str = "/behavior/stats"
     teleop_only: bool = True  # score only commands with source == manual
+    # Ground truth: "command" = manual VehicleCommands (Donkey imports, teleop nodes);
+    # "state" = VehicleState in MODE_MANUAL (a rover drive steered by the RC transmitter).
+    teleop: str = "command"
     sim_latency_ms: float = 0.0  # simulated model latency: the chunk arrives this long after the frame
     scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(mode="queue", max_action_age=0.5))
     window: WindowConfig = field(default_factory=lambda: WindowConfig(stride=25))
     smoother: SmootherConfig = field(default_factory=SmootherConfig)
 
     def __post_init__(self) -> None:
+        if self.teleop not in ("command", "state"):
+            raise ValueError(f"teleop must be 'command' or 'state', got {self.teleop!r}")
         if not self.sim_latency_ms >= 0:
             raise ValueError(f"sim_latency_ms must be >= 0, got {self.sim_latency_ms}")
 
@@ -148,7 +154,8 @@ class Replayer:
             self.smoother = ProbabilitySmoother(config.smoother)
         self._label_ns: list[int] = []  # label stamps, ascending
         self._label_ids: list[int] = []
-        for topic, why in ((config.image_topic, "policy"), (config.command_topic, "policy")):
+        teleop_topic = config.command_topic if config.teleop == "command" else config.state_topic
+        for topic, why in ((config.image_topic, "policy"), (teleop_topic, "policy")):
             if policy is not None and topic not in bag_topics:
                 self.result.warn(f"bag has no {topic}: the {why} cannot be scored")
         if behavior is not None and config.imu_topic not in bag_topics:
@@ -171,11 +178,10 @@ class Replayer:
             return
         if topic == c.image_topic and self.policy is not None:
             self._on_image(item)
-        elif topic == c.command_topic:
+        elif topic == c.command_topic and c.teleop == "command":
             self._on_command(item)
-        elif topic == c.state_topic and self.policy is not None:
-            if self._monotonic(topic, stamp_ns(item.msg.header)):
-                self._state = np.array([item.msg.steering, item.msg.throttle], dtype=np.float64)
+        elif topic == c.state_topic:
+            self._on_state(item)
         elif topic == c.imu_topic and self.behavior is not None:
             self._on_imu(item)
         elif topic == c.mag_topic and self.behavior is not None:
@@ -257,7 +263,25 @@ class Replayer:
         t = stamp_ns(msg.header)
         if not self._monotonic(self.config.command_topic, t):
             return
-        target = np.array([msg.steering, msg.throttle], dtype=np.float64)
+        self._score_tick(t, np.array([msg.steering, msg.throttle], dtype=np.float64))
+        if self.policy is not None and not self._use_state_topic:
+            self._state = np.array([msg.steering, msg.throttle])  # the board applied this until the next one
+
+    def _on_state(self, item: BagMessage) -> None:
+        msg = item.msg
+        t = stamp_ns(msg.header)
+        if not self._monotonic(self.config.state_topic, t):
+            return
+        values = np.array([msg.steering, msg.throttle], dtype=np.float64)
+        if self.config.teleop == "state":
+            if int(msg.mode) == MODE_MANUAL:
+                self._score_tick(t, values)  # before updating: the policy has not seen this state
+            else:
+                self.result.activity["states_not_manual (not scored)"] += 1
+        self._state = values
+
+    def _score_tick(self, t: int, target: np.ndarray) -> None:
+        """One control tick at teleop time t: what would the scheduler apply, next to the teleop."""
         if self.policy is not None:
             self._flush_pending(t)
             action = self.scheduler.action_at(t)
@@ -267,8 +291,6 @@ class Replayer:
             self.result.tick_ns.append(t)
             self.result.tick_pred.append(pred[: len(target)])
             self.result.tick_target.append(target)
-            if not self._use_state_topic:
-                self._state = target  # the board applied this command until the next one
         else:
             self.result.tick_ns.append(t)
             self.result.tick_target.append(target)

@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="queue mode: actions executed per chunk (default: config/rover.yaml)")
     p.add_argument("--max-action-age", type=float, default=None,
                    help="s; older chunks give neutral (default: config/rover.yaml)")
+    p.add_argument("--teleop", choices=("command", "state"), default="command",
+                   help="ground truth: manual VehicleCommands (imports, teleop) or VehicleState in manual "
+                        "mode (a rover drive steered by the RC transmitter)")
     p.add_argument("--out", required=True, type=Path, help="report folder")
     p.set_defaults(func=run)
 
@@ -163,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
         scheduler = scheduler_config(args, getattr(policy, "chunk_size", None), getattr(policy, "dt", None))
         window = WindowConfig(window_length=getattr(behavior, "window_length", 100),
                               sample_rate_hz=getattr(behavior, "sample_rate_hz", 50.0), stride=25)
-        config = ReplayConfig(sim_latency_ms=args.sim_latency_ms, window=window, scheduler=scheduler)
+        config = ReplayConfig(sim_latency_ms=args.sim_latency_ms, window=window, scheduler=scheduler,
+                              teleop=args.teleop)
         run_info = {"mode": args.mode, "model": pm or "none",
                     "backend": pb or getattr(policy, "backend_name", "default"),
                     "model_hash": getattr(policy, "model_hash", None),
