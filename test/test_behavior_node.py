@@ -1,12 +1,12 @@
 """BehaviorNode over real DDS: IMU in -> smoothed BehaviorState out, magnetometer diagnostics, enable."""
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from dds_harness import NodeHarness
 
 NS = 1_000_000_000
 REPO = Path(__file__).resolve().parents[1]
@@ -15,11 +15,11 @@ FSQ_MODEL = REPO / "models" / "fsq_hapt"
 G = 9.80665  # m/s² per g (HAPT accelerometer unit)
 
 
-class Harness:
+class Harness(NodeHarness):
+    """BehaviorNode; the probe publishes IMU/mag with chosen stamps and records every output."""
+
     def __init__(self, ctx, **params):
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
         from rclpy.parameter import Parameter
         from sensor_msgs.msg import Imu, MagneticField
 
@@ -27,8 +27,8 @@ class Harness:
         from edge_inference.qos import reliable_qos, sensor_qos
         from edge_inference_msgs.msg import BehaviorState, InferenceStats
 
-        self.node = BehaviorNode(context=ctx, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
-        self.probe = Node("behavior_probe", context=ctx)
+        overrides = [Parameter(k, value=v) for k, v in params.items()]
+        super().__init__(ctx, BehaviorNode(context=ctx, parameter_overrides=overrides), "behavior_probe")
         self.states, self.stats, self.diags = [], [], []
         self.probe.create_subscription(BehaviorState, "behavior/state", self.states.append, reliable_qos())
         self.probe.create_subscription(InferenceStats, "behavior/stats", self.stats.append, reliable_qos())
@@ -36,20 +36,8 @@ class Harness:
         self.pub_imu = self.probe.create_publisher(Imu, "imu/data_raw", sensor_qos(10))
         self.pub_mag = self.probe.create_publisher(MagneticField, "imu/mag", sensor_qos(10))
         self.Imu, self.MagneticField = Imu, MagneticField
-        self.executors, self.threads = [], []
-        for n in (self.node, self.probe):
-            ex = SingleThreadedExecutor(context=ctx)
-            ex.add_node(n)
-            self.executors.append(ex)
-            self.threads.append(threading.Thread(target=self._spin, args=(ex,), daemon=True))
-        self.stop = threading.Event()
-        for t in self.threads:
-            t.start()
         self.t_ns = self.probe.get_clock().now().nanoseconds
-
-    def _spin(self, executor):
-        while not self.stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
+        self.start()
 
     def stream_recorded(self, accel_g: np.ndarray, gyro: np.ndarray, rate_hz: float = 50.0):
         """Publish recorded samples (accel in g, gyro rad/s) with stamps 1/rate apart, ~3x real time."""
@@ -89,21 +77,6 @@ class Harness:
                 if status.name == f"behavior_node: {task}":
                     return status.level, status.message
         return None
-
-    def wait_for(self, predicate, timeout_s):
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end and not predicate():
-            time.sleep(0.02)
-        return predicate()
-
-    def close(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=5.0)
-        self.node.destroy_node()
-        self.probe.destroy_node()
-        for ex in self.executors:
-            ex.shutdown()
 
 
 @pytest.mark.timeout(60)
@@ -148,11 +121,7 @@ def test_disabled_node_classifies_nothing_and_50hz_imu_works(ros_context):
         h.stream(2.2, rate_hz=50.0)
         time.sleep(0.3)
         assert h.node.windower.stats.windows >= 1 and not h.states
-        from std_srvs.srv import SetBool
-        client = h.probe.create_client(SetBool, "behavior/enable")
-        assert client.wait_for_service(timeout_sec=5.0)
-        future = client.call_async(SetBool.Request(data=True))
-        assert h.wait_for(future.done, 5.0) and future.result().success
+        h.call_set_bool("behavior/enable", True)
         h.stream(0.6, rate_hz=50.0)
         assert h.wait_for(lambda: len(h.states) >= 1, 5.0)
         assert h.states[-1].label == "stationary"

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import array
-import threading
 import time
 
 import numpy as np
 import pytest
+from dds_harness import NodeHarness
 
 NS = 1_000_000_000
 
@@ -48,12 +48,10 @@ def make_image(stamp, width=64, height=48):
     return msg
 
 
-class Harness:
-    """The node under test on its own executor thread; a probe node (camera + recorder) on another."""
+class Harness(NodeHarness):
+    """PolicyNode with a given runner; the probe is a 30 Hz camera and records every output."""
 
     def __init__(self, ctx, runner, **params):
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
         from rclpy.parameter import Parameter
         from sensor_msgs.msg import Image
 
@@ -62,9 +60,9 @@ class Harness:
         from edge_inference_msgs.msg import ActionChunk, InferenceStats, VehicleCommand, VehicleState
 
         overrides = [Parameter(k, value=v) for k, v in params.items()]
-        self.node = PolicyNode(runner_factory=lambda cfg, dt: runner, context=ctx, parameter_overrides=overrides)
-        self.probe = Node("policy_probe", context=ctx)
-        self.commands: list[tuple[float, object]] = []
+        super().__init__(ctx, PolicyNode(runner_factory=lambda cfg, dt: runner, context=ctx,
+                                         parameter_overrides=overrides), "policy_probe")
+        self.commands: list[tuple[float, object]] = []  # (receive time, VehicleCommand)
         self.chunks, self.stats = [], []
         self.probe.create_subscription(VehicleCommand, "vehicle/command",
                                        lambda m: self.commands.append((time.monotonic(), m)), reliable_qos())
@@ -74,48 +72,10 @@ class Harness:
         self.pub_state = self.probe.create_publisher(VehicleState, "vehicle/state", reliable_qos())
         self.probe.create_timer(1.0 / 30.0, self._publish_frame)
         self.VehicleCommand, self.VehicleState = VehicleCommand, VehicleState
-        self.executors = []
-        for n in (self.node, self.probe):
-            ex = SingleThreadedExecutor(context=ctx)
-            ex.add_node(n)
-            self.executors.append(ex)
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._spin, args=(ex,), daemon=True) for ex in self.executors]
-        for t in self.threads:
-            t.start()
-
-    def _spin(self, executor):
-        while not self.stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
+        self.start()
 
     def _publish_frame(self):
         self.pub_image.publish(make_image(self.probe.get_clock().now().to_msg()))
-
-    def call_enable(self, ctx, value: bool):
-        from std_srvs.srv import SetBool
-        client = self.probe.create_client(SetBool, "policy/enable")
-        assert client.wait_for_service(timeout_sec=5.0)
-        future = client.call_async(SetBool.Request(data=value))
-        end = time.monotonic() + 5.0
-        while not future.done() and time.monotonic() < end:
-            time.sleep(0.01)
-        assert future.done() and future.result().success
-        return future.result()
-
-    def wait_for(self, predicate, timeout_s):
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end and not predicate():
-            time.sleep(0.02)
-        return predicate()
-
-    def close(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=5.0)
-        self.node.destroy_node()
-        self.probe.destroy_node()
-        for ex in self.executors:
-            ex.shutdown()
 
 
 @pytest.mark.timeout(60)
@@ -162,14 +122,14 @@ def test_enable_service_and_vehicle_state_input(ros_context):
         state = h.VehicleState(steering=0.125, throttle=-0.5)
         h.pub_state.publish(state)
         time.sleep(0.3)
-        h.call_enable(ros_context, True)
+        h.call_set_bool("policy/enable", True)
         assert h.wait_for(lambda: any(m.source == policy for _, m in h.commands), 5.0)
         got = next(m for _, m in h.commands if m.source == policy)
         assert got.steering == pytest.approx(-0.3) and got.throttle == pytest.approx(0.4)
         np.testing.assert_allclose(runner.states[0], [0.125, -0.5])  # ACT state = applied steering/throttle
         # the command carries the stamp of the image its chunk came from
         assert any(got.header.stamp == c.header.stamp for c in h.chunks)
-        h.call_enable(ros_context, False)
+        h.call_set_bool("policy/enable", False)
         n = len(h.commands)
         assert h.wait_for(lambda: len(h.commands) >= n + 10, 5.0)
         assert all(m.source == neutral for _, m in h.commands[n + 2:])

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import array
-import threading
 import time
 
 import pytest
+from dds_harness import NodeHarness
 
 NS = 1_000_000_000
 SIM_START_NS = 1_000 * NS  # far from wall time: any wall-clock leak shows up as a huge offset
@@ -13,8 +13,6 @@ SIM_START_NS = 1_000 * NS  # far from wall time: any wall-clock leak shows up as
 
 @pytest.mark.timeout(60)
 def test_sim_time_commands_stamps_and_staleness(ros_context):
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.node import Node
     from rclpy.parameter import Parameter
     from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import Image
@@ -27,24 +25,13 @@ def test_sim_time_commands_stamps_and_staleness(ros_context):
     node = PolicyNode(context=ros_context, parameter_overrides=[
         Parameter("use_sim_time", value=True), Parameter("enabled", value=True),
         Parameter("mode", value="async"), Parameter("max_action_age", value=0.5)])
-    probe = Node("sim_time_probe", context=ros_context)
+    h = NodeHarness(ros_context, node, "sim_time_probe")
     commands, chunks = [], []
-    probe.create_subscription(VehicleCommand, "vehicle/command", commands.append, reliable_qos())
-    probe.create_subscription(ActionChunk, "policy/action_chunk", chunks.append, reliable_qos())
-    pub_clock = probe.create_publisher(Clock, "/clock", reliable_qos(10))
-    pub_image = probe.create_publisher(Image, "camera/image_raw", sensor_qos())
-    executors = [SingleThreadedExecutor(context=ros_context) for _ in range(2)]
-    executors[0].add_node(node)
-    executors[1].add_node(probe)
-    stop = threading.Event()
-
-    def spin(ex):
-        while not stop.is_set():
-            ex.spin_once(timeout_sec=0.05)
-
-    threads = [threading.Thread(target=spin, args=(ex,), daemon=True) for ex in executors]
-    for t in threads:
-        t.start()
+    h.probe.create_subscription(VehicleCommand, "vehicle/command", commands.append, reliable_qos())
+    h.probe.create_subscription(ActionChunk, "policy/action_chunk", chunks.append, reliable_qos())
+    pub_clock = h.probe.create_publisher(Clock, "/clock", reliable_qos(10))
+    pub_image = h.probe.create_publisher(Image, "camera/image_raw", sensor_qos())
+    h.start()
     sim = {"now": SIM_START_NS, "images": True}
 
     def run_clock(seconds: float):
@@ -77,10 +64,4 @@ def test_sim_time_commands_stamps_and_staleness(ros_context):
         assert tail and tail[-1].source == VehicleCommand.SOURCE_NEUTRAL
         assert node.last_reason in ("stale", "exhausted")
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=5.0)
-        node.destroy_node()
-        probe.destroy_node()
-        for ex in executors:
-            ex.shutdown()
+        h.close()
