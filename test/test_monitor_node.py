@@ -135,3 +135,57 @@ def test_static_tf_on_tf_static_when_tf2_msgs_exists(graph):
         assert mon.static_tf_published is False   # and the node said so in its log and diagnostics
         pytest.skip("tf2_msgs is not installed (no PyPI wheel): the node cannot publish /tf_static here")
     assert mon.static_tf_published is True
+
+
+def test_rviz_rqt_and_aggregator_configs_match_the_graph():
+    """The shipped views must point at topics/fields that exist, or rviz/rqt show nothing."""
+    import json
+
+    import yaml
+    from edge_inference_msgs.msg import InferenceStats, VehicleCommand, VehicleState
+
+    from edge_inference.graph import NODE_TYPES
+    from edge_inference.nodes.monitor_node import MonitorNode
+    from edge_inference.overlay import CameraMountConfig
+    from edge_inference.resources import config_path
+    rviz = yaml.safe_load(config_path("rviz", "rover.rviz").read_text())["Visualization Manager"]
+    displays = {d["Class"]: d for d in rviz["Displays"]}
+    assert displays["rviz_default_plugins/MarkerArray"]["Topic"]["Value"] == "/monitor/markers"
+    assert displays["rviz_default_plugins/Image"]["Topic"]["Value"] == "/monitor/overlay"
+    assert "rviz_default_plugins/TF" in displays
+    assert rviz["Global Options"]["Fixed Frame"] == CameraMountConfig().base_frame
+    assert MonitorNode  # the node publishing those topics exists
+
+    persp = json.loads(config_path("rqt", "rover.perspective").read_text())["groups"]["pluginmanager"]
+    running = eval(persp["keys"]["running-plugins"]["repr"])  # noqa: S307 - rqt stores Python reprs
+    assert {"rqt_plot/Plot", "rqt_robot_monitor/RobotMonitor"} <= set(running)
+    types = {"/vehicle/command": VehicleCommand, "/vehicle/state": VehicleState,
+             "/policy/stats": InferenceStats, "/behavior/stats": InferenceStats}
+    plotted = []
+    for name, group in persp["groups"].items():
+        if name.startswith("plugin__rqt_plot__Plot__"):
+            plotted += eval(group["groups"]["plugin"]["keys"]["topics"]["repr"])  # noqa: S307
+    assert {"/vehicle/command/steering", "/vehicle/command/throttle", "/policy/stats/end_to_end_ms"} <= set(plotted)
+    for path in plotted:
+        topic, field_name = path.rsplit("/", 1)
+        assert types[topic].get_fields_and_field_types()[field_name] in ("float", "double"), path
+
+    analyzers = yaml.safe_load(config_path("rqt", "diagnostic_analyzers.yaml").read_text())
+    prefixes = [p for a in analyzers["analyzers"]["ros__parameters"].values() if isinstance(a, dict)
+                for p in a["startswith"]]
+    assert set(NODE_TYPES) - {"expert_node"} <= set(prefixes)
+
+
+def test_monitor_launch_file_declares_its_arguments():
+    from pathlib import Path
+    src = (Path(__file__).resolve().parent.parent / "launch" / "monitor.launch.py").read_text()
+    compile(src, "monitor.launch.py", "exec")
+    pytest.importorskip("launch_ros", reason="ROS 2 launch is not on PyPI: only syntax is checked here")
+    import launch
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("monitor_launch", Path(__file__).resolve().parent.parent / "launch" / "monitor.launch.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    desc = mod.generate_launch_description()
+    assert isinstance(desc, launch.LaunchDescription)
+    assert {"rviz", "rqt", "params_file"} <= {a.name for a in desc.get_launch_arguments()}

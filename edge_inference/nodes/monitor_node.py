@@ -138,8 +138,8 @@ class MonitorNode(Node):
             from tf2_msgs.msg import TFMessage  # noqa: PLC0415 - not in the PyPI ROS wheels (dev venv)
         except ImportError:
             self.get_logger().warning(
-                "tf2_msgs is not installed (the PyPI ROS wheels have no tf2_msgs): no base_link -> camera_link "
-                "static TF; launch/monitor.launch.py starts tf2_ros static_transform_publisher instead")
+                "tf2_msgs is not installed (the PyPI ROS wheels have none): no base_link -> camera_link static TF "
+                "(a ROS install has it: apt install ros-$ROS_DISTRO-tf2-msgs)")
             return False
         qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)  # late rviz still gets it (tf2 convention)
