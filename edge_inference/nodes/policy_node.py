@@ -179,14 +179,19 @@ class PolicyNode(Node):
             self.last_reason = action.reason
 
     # -- worker thread -----------------------------------------------------------------------
+    def _frame_wanted(self) -> bool:
+        """A frame is waiting and the scheduler wants a chunk (call with the lock held)."""
+        return self._frame is not None and self.scheduler.wants_chunk(self.get_clock().now().nanoseconds)
+
     def _take_frame(self) -> tuple[Image, np.ndarray, float] | None:
-        """Wait for a fresh frame the scheduler wants; None when stopping or nothing to do yet."""
+        """The newest frame if the scheduler wants a chunk (waits a tick otherwise); None: nothing to do yet."""
         with self._lock:
-            self._wake.wait(timeout=1.0 / self.cfg.control_rate)
-            if self._stop.is_set() or self._frame is None:
-                return None
-            if not self.scheduler.wants_chunk(self.get_clock().now().nanoseconds):
-                return None
+            # A frame that arrived during the last inference is used at once: waiting for the next
+            # one would add up to a frame period without making the chunk any fresher when it is out.
+            if not self._frame_wanted():
+                self._wake.wait(timeout=1.0 / self.cfg.control_rate)
+                if self._stop.is_set() or not self._frame_wanted():
+                    return None
             frame, self._frame = self._frame, None
             if stamp_to_ns(frame.header.stamp) <= self._last_used_stamp_ns:
                 return None  # same or older image than the last chunk's: nothing new to see
