@@ -71,6 +71,7 @@ class WindowStats:
     mag_samples: int = 0
     duplicates: int = 0  # same stamp as a buffered sample: dropped
     late_samples: int = 0  # older than an already emitted grid point: dropped
+    invalid_samples: int = 0  # NaN/Inf values: dropped (one would poison a whole window)
     resets: int = 0  # gaps longer than max_gap
     rows: int = 0  # resampled rows produced
     windows: int = 0
@@ -109,6 +110,9 @@ class ImuWindower:
     def add_mag(self, stamp_ns: int, mag_xyz) -> None:
         """Buffer one magnetometer sample (T)."""
         v = np.asarray(mag_xyz, dtype=np.float64).reshape(3)
+        if not np.isfinite(v).all():
+            self.stats.invalid_samples += 1
+            return
         i = bisect.bisect_left(self._mag_t, stamp_ns)
         if i < len(self._mag_t) and self._mag_t[i] == stamp_ns:
             self.stats.duplicates += 1
@@ -123,6 +127,9 @@ class ImuWindower:
         """Buffer one IMU sample (m/s², rad/s); return windows completed by it (usually 0 or 1)."""
         v = np.concatenate([np.asarray(accel_xyz, dtype=np.float64).reshape(3),
                             np.asarray(gyro_xyz, dtype=np.float64).reshape(3)])
+        if not np.isfinite(v).all():
+            self.stats.invalid_samples += 1
+            return []
         if self._imu_t and stamp_ns - self._imu_t[-1] > self._gap_ns:
             self.stats.resets += 1
             self.reset()

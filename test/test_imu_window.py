@@ -91,6 +91,20 @@ def test_duplicated_timestamps_are_ignored():
         np.testing.assert_array_equal(x.data, y.data)  # the first copy wins, the second is not mixed in
 
 
+def test_non_finite_samples_are_dropped_and_counted():
+    stream = samples(100.0, 2.5)
+    clean = feed(ImuWindower(WindowConfig()), stream)
+    w = ImuWindower(WindowConfig())
+    poisoned = list(stream)
+    t, a, g = poisoned[50]
+    poisoned.insert(51, (t + 5_000_000, a, np.array([np.nan, 0.0, 0.0])))
+    w.add_mag(T_BASE, (np.inf, 0.0, 0.0))
+    got = feed(w, poisoned)
+    assert w.stats.invalid_samples == 2 and w.stats.mag_samples == 0
+    assert len(got) == len(clean) and np.isfinite(got[0].data).all()
+    np.testing.assert_array_equal(got[0].data, clean[0].data)
+
+
 def test_gap_resets_the_window_instead_of_interpolating_across_it():
     cfg = WindowConfig(max_gap=0.2, stride=25)
     w = ImuWindower(cfg)

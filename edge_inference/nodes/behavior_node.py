@@ -39,6 +39,10 @@ class BehaviorNodeConfig:
                                    read_only=True)
     enabled: bool = param(True, "classify on start (behavior/enable toggles it)")
     imu_rate_hz: float = param(100.0, "expected IMU rate for the diagnostic, Hz", range=(1.0, 2000.0))
+    latency_warn_ms: float = param(100.0, "window latency p95 above this is WARN (diagnostics), ms",
+                                   range=(0.0, 10000.0), read_only=True)
+    latency_error_ms: float = param(500.0, "window latency p95 above this is ERROR (diagnostics), ms",
+                                    range=(0.0, 10000.0), read_only=True)
 
 
 def make_behavior_runner(cfg: BehaviorNodeConfig, window: WindowConfig):
@@ -75,7 +79,7 @@ class BehaviorNode(Node):
         self.create_service(SetBool, "behavior/enable", self._on_enable)
 
         self.imu_rate = FrequencyTask(self.cfg.imu_rate_hz, tolerance=0.3)
-        self.latency = LatencyTask(warn_ms=100.0, error_ms=500.0)
+        self.latency = LatencyTask(warn_ms=self.cfg.latency_warn_ms, error_ms=self.cfg.latency_error_ms)
         self.diag = Updater(self, hardware_id=f"behavior:{self.runner.backend_name}")
         self.diag.add("imu rate", self.imu_rate)
         self.diag.add("magnetometer", self._mag_status)
@@ -106,7 +110,7 @@ class BehaviorNode(Node):
         for window in windows:
             try:
                 self._classify(window, msg.header.frame_id)
-            except ValueError as exc:  # bad window or model output: report and keep going
+            except Exception as exc:  # noqa: BLE001 - bad window/model output/backend failure: report, keep going
                 self.inference_errors += 1
                 self.last_error = str(exc)
                 self.get_logger().error(f"behavior inference failed: {exc}", throttle_duration_sec=2.0)
@@ -167,9 +171,11 @@ class BehaviorNode(Node):
 
     def _classifier_status(self, stat) -> None:
         s = self.windower.stats
-        for key in ("imu_samples", "rows", "windows", "duplicates", "late_samples", "resets"):
+        for key in ("imu_samples", "rows", "windows", "duplicates", "late_samples", "invalid_samples", "resets"):
             stat.add(key, getattr(s, key))
         stat.add("inference_errors", self.inference_errors)
+        stat.add("backend", self.runner.backend_name)
+        stat.add("model_hash", str(getattr(self.runner, "model_hash", "")))
         if self.inference_errors:
             stat.summary(ERROR, f"inference errors: {self.last_error}")
         elif not self.enabled:
