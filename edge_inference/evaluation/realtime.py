@@ -71,8 +71,14 @@ class DdsMirror:
 
 
 def evaluate_bag_realtime(bag: str, config: ReplayConfig, policy: Any = None, behavior: Any = None,
-                          run_info: dict | None = None, rate: float = 1.0) -> tuple[dict, ReplayResult]:
-    """Replay at the bag's pace (x rate) while mirroring it on DDS; score as evaluate_bag."""
+                          run_info: dict | None = None, rate: float = 1.0,
+                          wait_for_viewer_s: float = 1.0) -> tuple[dict, ReplayResult]:
+    """Replay at the bag's pace (x rate) while mirroring it on DDS; score as evaluate_bag.
+
+    Playback starts once something subscribes to /clock or the policy commands,
+    or after `wait_for_viewer_s` (DDS discovery takes a moment; a viewer would
+    otherwise miss the start of the drive).
+    """
     import rclpy
 
     from edge_inference.bag_io import ReadStats, make_typestore, read_bag
@@ -89,6 +95,12 @@ def evaluate_bag_realtime(bag: str, config: ReplayConfig, policy: Any = None, be
     node = rclpy.create_node("eval_player", context=context)
     try:
         mirror = DdsMirror(node, stats.topics)
+        deadline = time.monotonic() + wait_for_viewer_s
+        while time.monotonic() < deadline and not (mirror.command_pub.get_subscription_count()
+                                                   or mirror.clock_pub.get_subscription_count()):
+            time.sleep(0.02)
+        if time.monotonic() < deadline:
+            time.sleep(0.2)  # a viewer's other subscriptions match moments after its first
         replayer = Replayer(config, policy, behavior, bag_topics=stats.topics)
         n_ticks = 0
         start_wall = time.monotonic()
