@@ -86,6 +86,19 @@ def test_late_chunk_skips_actions_already_in_the_past(latency_ms, expected_first
     assert first.stamp_ns == t0
 
 
+@pytest.mark.parametrize("mode", ["queue", "ensemble", "async"])
+def test_chunk_entirely_in_the_past_executes_nothing(mode):
+    """250 ms late with a 5-action (167 ms) chunk: every action is past, so neutral, never a replay."""
+    sched = ChunkScheduler(SchedulerConfig(mode=mode))
+    t0 = 3 * NS
+    arrival = t0 + 250_000_000
+    assert sched.add_chunk(np.full((5, 2), 0.7), t0, DT, arrival) == "ok"
+    assert sched.stats.actions_skipped == 5
+    result = sched.action_at(arrival)
+    assert result.is_neutral and result.reason == "exhausted"
+    assert sched.wants_chunk(arrival)
+
+
 @pytest.mark.parametrize("latency_ms", LATENCIES)
 def test_queue_mode_replans_after_n_action_steps(latency_ms):
     cfg = SchedulerConfig(mode="queue", n_action_steps=8, max_action_age=2.0, action_limit=1e9)
