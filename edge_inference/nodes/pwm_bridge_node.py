@@ -21,7 +21,7 @@ from sensor_msgs.msg import Imu
 from std_srvs.srv import SetBool
 
 from .. import serial_protocol as sp
-from ..bridge_core import (LINK_DOWN, LINK_NAMES, LINK_UP, Backoff, BridgeConfig,
+from ..bridge_core import (LINK_CONNECTING, LINK_DOWN, LINK_NAMES, LINK_UP, Backoff, BridgeConfig,
                            BridgeCore, LinkMonitor, RttTracker)
 from ..diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, Updater
 from ..params import declare_params
@@ -29,6 +29,7 @@ from ..pwm_mapping import PwmMapper, default_calibration_path, load_calibration
 from ..qos import reliable_qos, sensor_qos
 
 CONFIG_CLASS = BridgeConfig
+HELLO_RETRY_S = 0.25
 
 
 class PwmBridgeNode(Node):
@@ -55,6 +56,7 @@ class PwmBridgeNode(Node):
         self._state_lock = threading.Lock()    # core + link state shared with the reader thread
         self._board_armed_sent: bool | None = None
         self._board_estop_sent: bool | None = None
+        self._hello_sent_at = 0.0
 
         self.pub_state = self.create_publisher(VehicleState, "vehicle/state", reliable_qos(10))
         self.pub_imu = self.create_publisher(Imu, "imu/data_raw", sensor_qos(10))
@@ -172,6 +174,7 @@ class PwmBridgeNode(Node):
         self._board_armed_sent = self._board_estop_sent = None
         with self._state_lock:
             self.link.on_open(now)
+        self._hello_sent_at = now
         self._send(sp.encode_hello)
 
     def _fail(self, reason: str) -> None:
@@ -206,6 +209,9 @@ class PwmBridgeNode(Node):
             now = time.monotonic()
             for frame in self.parser.feed(data):
                 self._on_frame(frame, now)
+            if self.link.state == LINK_CONNECTING and now - self._hello_sent_at > HELLO_RETRY_S:
+                self._hello_sent_at = now  # a board still booting (USB auto-reset) misses the first HELLO
+                self._send(sp.encode_hello)
             with self._state_lock:
                 reason = self.link.check(now)
             if reason:

@@ -19,4 +19,6 @@ TOOL_MODULES = [
     "gen_demos",
     "drive_sim",
     "top",
+    "calibrate",
+    "bench_bridge",
 ]
