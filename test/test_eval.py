@@ -191,6 +191,31 @@ def test_rover_drive_scored_against_manual_vehicle_state(tmp_path):
     assert metrics["replay_activity"]["states_not_manual (not scored)"] == int((~manual).sum())
 
 
+def test_latency_recorded_on_the_robot_is_summarized_per_stage(tmp_path):
+    bag = tmp_path / "stats"
+    write_eval_bag(bag, "mcap")
+    stats_cls = bag_io.msg_class("edge_inference_msgs/msg/InferenceStats")
+    bag2 = tmp_path / "with_stats"
+    rng = np.random.default_rng(0)
+    inference = rng.gamma(4.0, 5.0, 50)  # ms
+    with BagWriter(bag2) as w:
+        for m in bag_io.read_bag(bag):
+            w.write(m.topic, m.msg, m.log_ns)
+        for i, ms in enumerate(inference):
+            t = T0 + i * FRAME_NS + 7
+            w.write("/policy/stats", stats_cls(header=bag_io.make_header(t), model="act", backend="cpu",
+                                               preprocess_ms=1.0, inference_ms=float(ms), postprocess_ms=0.5,
+                                               end_to_end_ms=float(ms) + 3.0, rate_hz=20.0, dropped_frames=0), t)
+    metrics, _ = evaluate_bag(str(bag2), eval_config(), policy=IndexPolicy())
+    recorded = metrics["latency_recorded_on_robot"]
+    values = inference.astype(np.float32).astype(np.float64)
+    assert recorded["policy_inference"]["n"] == 50
+    assert recorded["policy_inference"]["median_ms"] == pytest.approx(np.median(values), rel=1e-6)
+    assert recorded["policy_inference"]["p95_ms"] == pytest.approx(np.percentile(values, 95), rel=1e-6)
+    assert recorded["policy_end_to_end"]["max_ms"] == pytest.approx(values.max() + 3.0, rel=1e-6)
+    assert recorded["policy_preprocess"]["median_ms"] == pytest.approx(1.0)
+
+
 def test_behavior_metrics_match_direct_computation(tmp_path):
     bag = tmp_path / "imu"
     write_eval_bag(bag, "mcap")
