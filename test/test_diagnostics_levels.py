@@ -97,3 +97,70 @@ def test_chunk_latency_ok_then_warn_then_error_at_parameter_thresholds(monitored
     send(400.0)                               # over the 250 ms error threshold
     s = _wait_level(ex, latest, name, ERROR)
     assert "> 250 ms" in s.message
+
+
+class DelayedRunner:
+    """The temporary policy with a settable model time (s): the latency the diagnostics must judge."""
+
+    def __init__(self, dt):
+        from edge_inference.temporary_models import TemporaryPolicyRunner
+        self.inner = TemporaryPolicyRunner(chunk_size=8, dt=dt)
+        self.delay_s = 0.0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def predict(self, image_rgb, state):
+        import time
+        time.sleep(self.delay_s)
+        return self.inner.predict(image_rgb, state)
+
+
+@pytest.mark.timeout(90)
+def test_policy_node_latency_levels_follow_its_threshold_parameters(ros_context):
+    import array
+
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Image
+
+    from edge_inference.nodes.policy_node import PolicyNode
+    from edge_inference.qos import sensor_qos
+    runners = []
+
+    def factory(cfg, dt):
+        runners.append(DelayedRunner(dt))
+        return runners[-1]
+    node = PolicyNode(runner_factory=factory, context=ros_context, parameter_overrides=[
+        Parameter("enabled", value=True), Parameter("mode", value="ensemble"),
+        Parameter("latency_warn_ms", value=60.0), Parameter("latency_error_ms", value=150.0)])
+    probe = Node("policy_diag_probe", context=ros_context)
+    latest = {}
+    probe.create_subscription(DiagnosticArray, "/diagnostics",
+                              lambda m: latest.update({s.name: s for s in m.status}), reliable_qos(50))
+    pub = probe.create_publisher(Image, "camera/image_raw", sensor_qos())
+
+    def frame():
+        msg = Image(height=48, width=64, encoding="rgb8", step=64 * 3)
+        msg.data = array.array("B", bytes(64 * 48 * 3))
+        msg.header.stamp = probe.get_clock().now().to_msg()
+        pub.publish(msg)
+    probe.create_timer(1 / 30, frame)
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(node)
+    ex.add_node(probe)
+    name = "policy_node: image to chunk latency"
+    try:
+        s = _wait_level(ex, latest, name, OK, timeout=15, when=lambda st: _values(st)["latency_ms_p50"] != "n/a")
+        assert float(_values(s)["latency_ms_p95"]) < 60.0
+        policy = _values(latest["policy_node: policy"])
+        assert policy["backend"] == "temporary" and policy["model_hash"] == runners[0].inner.model_hash
+        runners[0].delay_s = 0.09             # ~90 ms model time: over warn (60), under error (150)
+        s = _wait_level(ex, latest, name, WARN, timeout=20)
+        assert "> 60 ms" in s.message
+        runners[0].delay_s = 0.2              # over the error threshold
+        s = _wait_level(ex, latest, name, ERROR, timeout=20)
+        assert "> 150 ms" in s.message
+    finally:
+        ex.shutdown()
+        probe.destroy_node()
+        node.destroy_node()

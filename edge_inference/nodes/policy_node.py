@@ -45,6 +45,10 @@ class PolicyNodeConfig:
     chunk_size: int = param(32, "actions per chunk of the temporary model", range=(1, 1000), read_only=True)
     image_qos: str = param("sensor", "camera subscription QoS: sensor or reliable", choices=("sensor", "reliable"),
                            read_only=True)
+    latency_warn_ms: float = param(100.0, "image-to-chunk latency p95 above this is WARN (diagnostics), ms",
+                                   range=(0.0, 10000.0), read_only=True)
+    latency_error_ms: float = param(250.0, "image-to-chunk latency p95 above this is ERROR (diagnostics), ms",
+                                    range=(0.0, 10000.0), read_only=True)
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ class PolicyNode(Node):
         self.create_service(SetBool, "policy/enable", self._on_enable)
 
         self.command_rate = FrequencyTask(self.cfg.control_rate)
-        self.latency = LatencyTask(warn_ms=100.0, error_ms=250.0)
+        self.latency = LatencyTask(warn_ms=self.cfg.latency_warn_ms, error_ms=self.cfg.latency_error_ms)
         self.diag = Updater(self, hardware_id=f"policy:{self.runner.backend_name}")
         self.diag.add("command rate", self.command_rate)
         self.diag.add("image to chunk latency", self.latency)
@@ -266,6 +270,8 @@ class PolicyNode(Node):
         with self._lock:
             s = self.scheduler.stats
             stat.add("enabled", self.scheduler.enabled)
+            stat.add("backend", self.runner.backend_name)
+            stat.add("model_hash", self.runner.model_hash)
             stat.add("mode", self.sched_cfg.mode)
             stat.add("command_source_reason", self.last_reason)
             stat.add("chunks_accepted", s.chunks_accepted)
