@@ -13,6 +13,7 @@ Usage::
     board.push_imu(accel=(0, 0, 9.81), gyro=(0, 0, 0.1))
     steer_us, throttle_us = board.applied_us
     board.unplug(); board.replug()     # serial loss; port_path (a symlink) returns
+    board.inject_bytes(b"\xaa\x04noise")  # line noise towards the host
     board.stop()
 """
 from __future__ import annotations
@@ -184,6 +185,11 @@ class BoardEmulator:
         t = int(self._now_ms() * 1000) if t_us is None else int(t_us)
         with self._lock:
             self._imu.append(sp.ImuSample(t, tuple(map(float, accel)), tuple(map(float, gyro))))
+
+    def inject_bytes(self, data: bytes) -> None:
+        """Write raw bytes to the host, e.g. line noise, between the board's own frames."""
+        with self._lock:
+            self._write(data)
 
     def start(self) -> "BoardEmulator":
         self._running = True

@@ -81,6 +81,17 @@ def test_command_reaches_board_and_silence_goes_neutral(rig):
     assert board.mode == sp.MODE_AUTO, "the bridge, not the board watchdog, went neutral"
     assert node.core.watchdog_trips == trips + 1
     assert spin_until(ex, lambda: got["state"][-1].failsafe_flags & VehicleState.FLAG_BRIDGE_TIMEOUT, 2.0)
+    diag = {s.name.split(": ", 1)[1]: s for s in node.diag.collect()}
+    link = dict(diag["serial link"].values)
+    assert diag["serial link"].level == 0 and link["link"] == "up" and int(link["frames_received"]) > 0
+    assert float(dict(diag["round trip"].values)["latency_ms_p50"]) > 0.0
+    assert dict(diag["safety"].values)["watchdog_trips"] == str(trips + 1)
+    # line noise from the board: counted, flagged in vehicle/state and diagnostics, link stays up
+    board.inject_bytes(b"\xaa\x04\x01\x07\x00\x00\x00\x00\x12\x34\x55" + bytes(range(0, 256, 7)))
+    assert spin_until(ex, lambda: got["state"][-1].failsafe_flags & VehicleState.FLAG_CRC_ERRORS, 2.0)
+    stat = [s for s in node.diag.collect() if s.name.endswith("serial link")][0]
+    assert stat.level == 1 and "bad frames received" in stat.message
+    assert node.parser.stats.crc_errors == 1 and node.link.state == 2
 
 
 def test_nan_rejected_and_estop_latches(rig):

@@ -57,6 +57,7 @@ class PwmBridgeNode(Node):
         self._board_armed_sent: bool | None = None
         self._board_estop_sent: bool | None = None
         self._hello_sent_at = 0.0
+        self._errors_at_last_state = 0
 
         self.pub_state = self.create_publisher(VehicleState, "vehicle/state", reliable_qos(10))
         self.pub_imu = self.create_publisher(Imu, "imu/data_raw", sensor_qos(10))
@@ -273,7 +274,8 @@ class PwmBridgeNode(Node):
             msg.loop_time_us = float(t.loop_time_us)
         else:
             msg.mode, msg.failsafe_flags = VehicleState.MODE_FAILSAFE, bridge_flags
-        if self.parser.stats.crc_errors:
+        if self.parser.stats.errors != self._errors_at_last_state:  # bad frames since the last state
+            self._errors_at_last_state = self.parser.stats.errors
             msg.failsafe_flags |= VehicleState.FLAG_CRC_ERRORS
         msg.rtt_ms = float(self.rtt.last_ms) if math.isfinite(self.rtt.last_ms) else 0.0
         return msg
