@@ -332,3 +332,32 @@ def test_simulated_latency_delays_chunks_and_drops_busy_frames(tmp_path):
     assert result.neutral_reasons["no_chunk"] == 3
     assert metrics["replay_activity"]["frames_dropped_model_busy"] > 0
     assert metrics["replay_activity"]["scheduler actions_skipped"] > 0  # latency-aware alignment
+
+
+def test_drive_summary_and_largest_errors_on_known_signals():
+    t = T0 + np.arange(100, dtype=np.int64) * FRAME_NS
+    t[50:] += 30 * 10**9  # a 30 s pause between two sessions
+    steer = np.r_[np.full(40, 1.0), np.zeros(40), np.full(20, -0.5)]
+    target = np.stack([steer, np.full(100, 0.4)], axis=1)
+    drive = M.drive_summary(t, target)
+    assert drive["segments"] == 2 and drive["driving_time_s"] == pytest.approx(98 * 0.05)
+    assert (drive["steering_left_fraction"], drive["steering_straight_fraction"],
+            drive["steering_right_fraction"], drive["steering_full_lock_fraction"]) == (0.4, 0.4, 0.2, 0.4)
+    pred = steer.copy()
+    pred[[10, 11, 70]] += [0.9, 1.0, 0.3]  # 10 and 11 are one moment; 70 another
+    worst = M.largest_errors(t, pred, steer, count=3, separation_s=1.0)
+    assert [w["stamp_ns"] for w in worst[:2]] == [int(t[11]), int(t[70])]
+    assert worst[0]["abs_error"] == pytest.approx(1.0)
+
+
+def test_match_times_and_classification_edge_cases():
+    ref = np.array([0, 100, 200], dtype=np.int64)
+    assert M.match_times(np.array([49, 51, 260, -60]), ref, 50).tolist() == [0, 1, -1, -1]
+    got = M.classification_metrics(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), ["a", "b", "c"])
+    # a: P=1 R=.5 F=2/3; b: P=1/3 R=1 F=.5; c: P=0 R=0 F=0
+    assert got["accuracy"] == pytest.approx(0.5)
+    assert got["macro_f1"] == pytest.approx((2 / 3 + 0.5 + 0.0) / 3, rel=1e-6)
+    with pytest.raises(ValueError, match="class ids"):
+        M.confusion_matrix(np.array([3]), np.array([0]), 3)
+    assert M.code_usage(np.array([-1, -1]))["perplexity"] is None
+    assert M.code_usage(np.array([5, 5, 7, 7]), 16)["perplexity"] == pytest.approx(2.0)

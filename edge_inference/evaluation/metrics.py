@@ -229,6 +229,10 @@ def score_replay(result) -> dict:
         errors = chunk_horizon_errors(result.chunk_t0_ns, result.chunk_actions, result.dt,
                                       np.asarray(result.tick_ns, dtype=np.int64), target)
         out["policy"]["horizon_mae"] = horizon_errors(errors, names) if errors.size else {}
+        out["policy"]["largest_steering_errors"] = largest_errors(
+            np.asarray(result.tick_ns, dtype=np.int64), pred[:, steer], target[:, steer])
+    if result.tick_target:
+        out["drive"] = drive_summary(np.asarray(result.tick_ns, dtype=np.int64), np.stack(result.tick_target))
     if result.y_pred:
         y_true = np.asarray(result.y_true)
         y_pred = np.asarray(result.y_pred)
@@ -254,3 +258,45 @@ def _hold_previous(target: np.ndarray, acting: np.ndarray, names: Sequence[str])
     keep = acting.copy()
     keep[0] = False
     return regression_metrics(prev[keep], target[keep], names)
+
+
+DRIVE_GAP_S = 1.0  # pauses longer than this (between sessions) are not driving time
+
+
+def drive_time_s(t_ns: np.ndarray) -> np.ndarray:
+    """Seconds of driving at each sample, pauses longer than DRIVE_GAP_S cut out."""
+    dt = np.diff(np.asarray(t_ns, dtype=np.int64)) / 1e9
+    return np.concatenate([[0.0], np.cumsum(np.where(dt > DRIVE_GAP_S, 0.0, dt))])
+
+
+def drive_summary(t_ns: np.ndarray, target: np.ndarray) -> dict:
+    """What the teleop did: driving time, segments, how often it steered left/right."""
+    steer = target[:, 0]
+    sign = np.where(np.abs(steer) <= SIGN_DEADBAND, 0, np.sign(steer))
+    gaps = int((np.diff(t_ns) / 1e9 > DRIVE_GAP_S).sum()) if len(t_ns) > 1 else 0
+    return {
+        "teleop_samples": int(len(steer)),
+        "driving_time_s": _f(drive_time_s(t_ns)[-1]),
+        "segments": gaps + 1,
+        "steering_left_fraction": _f((sign > 0).mean()),
+        "steering_straight_fraction": _f((sign == 0).mean()),
+        "steering_right_fraction": _f((sign < 0).mean()),
+        "steering_full_lock_fraction": _f((np.abs(steer) >= 0.95).mean()),
+        "throttle_mean": _f(target[:, 1].mean()) if target.shape[1] > 1 else None,
+    }
+
+
+def largest_errors(t_ns: np.ndarray, pred: np.ndarray, target: np.ndarray, count: int = 5,
+                   separation_s: float = 2.0) -> list[dict]:
+    """The distinct moments (>= separation_s apart) where the policy was farthest from the teleop."""
+    err = np.abs(pred - target)
+    valid = np.flatnonzero(np.isfinite(err))
+    time_s = drive_time_s(t_ns)
+    order = []
+    for i in valid[np.lexsort((valid, -err[valid]))]:  # largest first, ties by time
+        if all(abs(time_s[i] - time_s[j]) >= separation_s for j in order):
+            order.append(i)
+            if len(order) == count:
+                break
+    return [{"drive_time_s": _f(time_s[i]), "stamp_ns": int(t_ns[i]), "teleop": _f(target[i]),
+             "policy": _f(pred[i]), "abs_error": _f(err[i])} for i in order]

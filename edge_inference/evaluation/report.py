@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edge_inference.evaluation.metrics import latency_summary
+from edge_inference.evaluation.metrics import DRIVE_GAP_S, drive_time_s, latency_summary
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -35,15 +35,13 @@ def _pyplot():
 
 # ------------------------------------------------------------------ plots
 
-MAX_GAP_S = 1.0  # pauses between recording sessions are cut out of time plots
+MAX_GAP_S = DRIVE_GAP_S  # pauses between recording sessions are cut out of time plots
 
 
 def drive_time(t_ns: np.ndarray, *series: np.ndarray) -> tuple[np.ndarray, ...]:
     """Seconds of driving with long pauses cut out; NaN rows break the lines at each cut."""
-    dt = np.diff(t_ns) / 1e9
-    gaps = np.flatnonzero(dt > MAX_GAP_S)
-    step = np.where(dt > MAX_GAP_S, 0.0, dt)
-    t = np.concatenate([[0.0], np.cumsum(step)])
+    gaps = np.flatnonzero(np.diff(t_ns) / 1e9 > MAX_GAP_S)
+    t = drive_time_s(t_ns)
     t = np.insert(t, gaps + 1, t[gaps])
     out = [t]
     for x in series:
@@ -152,6 +150,10 @@ def _fmt(x, digits: int = 3) -> str:
     return str(x)
 
 
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}%"
+
+
 def markdown(metrics: dict, timing: dict, plots: list[str]) -> str:
     run = metrics["run"]
     bag = metrics["bag"]
@@ -171,6 +173,14 @@ def markdown(metrics: dict, timing: dict, plots: list[str]) -> str:
     skipped = {**bag["skipped"], **metrics.get("replay_counts", {})}
     activity = metrics.get("replay_activity", {})
     warnings = bag["warnings"] + metrics.get("replay_warnings", [])
+    drive = metrics.get("drive")
+    if drive:
+        lines += ["", "## The drive", "",
+                  f"{drive['teleop_samples']} teleop commands over {_fmt(drive['driving_time_s'], 1)} s of driving "
+                  f"in {drive['segments']} segment(s) (pauses > 1 s cut out). Steering: left "
+                  f"{_pct(drive['steering_left_fraction'])}, straight {_pct(drive['steering_straight_fraction'])}, "
+                  f"right {_pct(drive['steering_right_fraction'])}; at full lock "
+                  f"{_pct(drive['steering_full_lock_fraction'])}. Mean throttle {_fmt(drive['throttle_mean'], 2)}."]
     policy = metrics.get("policy")
     if policy:
         names = [k for k in policy["per_dimension"]]
@@ -189,6 +199,11 @@ def markdown(metrics: dict, timing: dict, plots: list[str]) -> str:
         lines += ["", f"Steering MAE / constant-mean MAE: **{_fmt(policy['steering_mae_vs_constant_mean'])}** "
                       f"(goal ≤ 0.70). Steering sign agreement: {_fmt(policy['steering_sign_agreement'])} "
                       f"(constant mean: {_fmt(policy['baseline_sign_agreement_constant_mean'])})."]
+        worst = policy.get("largest_steering_errors") or []
+        if worst:
+            lines += ["", "Largest steering errors (drive time → teleop / policy): " + "; ".join(
+                f"{_fmt(w['drive_time_s'], 1)} s → {_fmt(w['teleop'], 2)} / {_fmt(w['policy'], 2)}" for w in worst)
+                + "."]
     behavior = metrics.get("behavior")
     if behavior:
         lines += ["", "## Behavior classifier", "",
