@@ -148,3 +148,29 @@ def test_nan_model_output_gives_neutral_commands(ros_context):
         h.close()
     assert all(m.source == h.VehicleCommand.SOURCE_NEUTRAL for _, m in h.commands)
     assert all(np.isfinite(m.steering) and m.steering == 0.0 for _, m in h.commands)
+
+
+class FlakyRunner(SlowRunner):
+    """Raises on every other call, like a backend hitting a bad input now and then."""
+
+    def predict(self, image_rgb, state):
+        out = super().predict(image_rgb, state)
+        if self.calls % 2 == 0:
+            raise RuntimeError("backend failed")
+        return out
+
+
+@pytest.mark.timeout(60)
+def test_model_exception_is_reported_and_goes_neutral_until_the_next_good_chunk(ros_context):
+    runner = FlakyRunner(delay_s=0.05)
+    h = Harness(ros_context, runner, enabled=True, mode="async")
+    try:
+        assert h.wait_for(lambda: runner.calls >= 6, 10.0)
+        assert h.node.inference_errors >= 2
+        time.sleep(0.5)
+    finally:
+        h.close()
+    sources = {m.source for _, m in h.commands}
+    assert sources == {h.VehicleCommand.SOURCE_NEUTRAL, h.VehicleCommand.SOURCE_POLICY}  # recovers each time
+    good = runner.calls - h.node.inference_errors
+    assert good - 1 <= len(h.chunks) <= good  # failed inferences publish no chunk (one may be in flight at close)

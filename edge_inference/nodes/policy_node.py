@@ -106,6 +106,7 @@ class PolicyNode(Node):
         self.dropped_frames = 0
         self.inference_errors = 0
         self.last_error = ""
+        self.last_inference_failed = False
         self.last_reason = "no_chunk"
         self._inference_stamps: list[float] = []
 
@@ -209,9 +210,11 @@ class PolicyNode(Node):
                 continue
             try:
                 self._infer(*taken)
+                self.last_inference_failed = False
             except Exception as exc:  # noqa: BLE001 - a bad frame/model output must be reported, not kill the worker
                 with self._lock:
                     self.inference_errors += 1
+                    self.last_inference_failed = True
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     self.scheduler.fault("inference_error")  # neutral now, not after max_action_age
                 self.get_logger().error(f"inference failed: {self.last_error}", throttle_duration_sec=2.0)
@@ -281,16 +284,14 @@ class PolicyNode(Node):
             stat.add("neutral_ticks", s.neutral_ticks)
             stat.add("dropped_frames", self.dropped_frames)
             stat.add("inference_errors", self.inference_errors)
-            errors, last_error, enabled, reason = self.inference_errors, self.last_error, self.scheduler.enabled, \
-                self.last_reason
-        if errors:
-            stat.summary(ERROR, f"inference errors: {last_error}")
-        elif not enabled:
-            stat.summary(OK, "disabled: sending neutral")
-        elif reason != "ok":
-            stat.summary(WARN, f"neutral: {reason}")
-        else:
-            stat.summary(OK, "driving")
+            if self.last_inference_failed:
+                stat.summary(ERROR, f"inference failing: {self.last_error}")
+            elif not self.scheduler.enabled:
+                stat.summary(OK, "disabled: sending neutral")
+            elif self.last_reason != "ok":
+                stat.summary(WARN, f"neutral: {self.last_reason}")
+            else:
+                stat.summary(OK, "driving")
 
     def destroy_node(self):
         self._stop.set()
