@@ -27,6 +27,7 @@ STEER_RGB = (255, 200, 0)
 FORWARD_RGB = (40, 220, 60)
 REVERSE_RGB = (230, 50, 30)
 TEXT_RGB = (255, 255, 255)
+TEXT_BG_RGB = (20, 20, 20)
 
 
 @dataclass
@@ -101,12 +102,15 @@ class OverlayContent:
 
 
 def _text_scale(width: int) -> tuple[float, int]:
-    scale = max(0.3, width / 800.0)
-    return scale, max(1, int(round(scale * 2)))
+    scale = max(0.35, width / 800.0)
+    return scale, max(1, int(round(scale * 1.5)))
 
 
 def _put_text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, thick: int) -> None:
-    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    """White text on a dark box: readable on sky, asphalt and grass alike, even at 320 px wide."""
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    x, y = org
+    cv2.rectangle(img, (x - 2, y - th - 2), (x + tw + 2, y + base), TEXT_BG_RGB, -1)
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, TEXT_RGB, thick, cv2.LINE_AA)
 
 
@@ -161,7 +165,7 @@ def draw_overlay(rgb: np.ndarray, content: OverlayContent, K: np.ndarray | None,
         if ye != yc:
             cv2.rectangle(img, (tx0, min(yc, ye)), (tx1, max(yc, ye)), FORWARD_RGB if t > 0 else REVERSE_RGB, -1)
 
-    line_h = int(30 * scale) + 4
+    line_h = int(30 * scale) + 6
     label = content.behavior_label if content.behavior_label else "-"
     conf = f" {100 * content.behavior_confidence:.0f}%" if content.behavior_confidence is not None else ""
     lat = f"{content.latency_ms:.1f} ms" if content.latency_ms is not None else "- ms"

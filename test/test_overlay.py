@@ -84,3 +84,34 @@ def test_text_changes_with_label_and_latency_and_bad_frames_raise():
         draw_overlay(np.zeros((H, W, 3), np.float32), OverlayContent(), K, MOUNT)
     with pytest.raises(ValueError, match="hfov"):
         intrinsics_from_fov(W, H, 180.0)
+
+
+def test_projected_path_lies_on_the_simulator_lane_centre_line():
+    """The overlay geometry agrees with an independent renderer: the sim car's camera at the same mount."""
+    from edge_inference.sim.render import CameraConfig, Renderer
+    from edge_inference.sim.track import Track
+    track = Track()
+    cam = CameraConfig()
+    mount = CameraMountConfig(camera_x_m=cam.cam_x_m, camera_z_m=cam.cam_height_m,
+                              camera_pitch_rad=math.radians(cam.pitch_deg))
+    K_sim = intrinsics_from_fov(cam.width, cam.height, cam.hfov_deg)
+    s_grid = np.linspace(0.0, track.length, 400)
+    kappa = np.array([track.curvature_at(s) for s in s_grid])
+    for s0, k in ((s_grid[np.argmax(np.abs(kappa))] - 1.0, None), (s_grid[np.argmin(np.abs(kappa))], 0.0)):
+        k = kappa[np.argmax(np.abs(kappa))] if k is None else k   # entering the bend / on a straight
+        x, y = track.point_at(s0)
+        rgb = Renderer(track, cam).render(float(x), float(y), track.heading_at(s0))
+        steer = math.atan(k * PATH_CFG.wheelbase_m) / PATH_CFG.max_steer_rad   # the circle of the lane
+        poses = integrate_chunk(np.tile([steer, 0.3], (60, 1)), 1 / 30, PATH_CFG)
+        near = poses[(poses[:, 0] > 0.8) & (poses[:, 0] < 2.5)]
+        uv, valid = project_points(np.column_stack([near[:, :2], np.zeros(len(near))]), K_sim, mount)
+        yellow = (rgb[..., 0] > 150) & (rgb[..., 1] > 120) & (rgb[..., 2] < 110)   # centre line paint
+        hits = checked = 0
+        for (u, v), ok in zip(uv, valid):
+            row = int(round(v))
+            cols = np.flatnonzero(yellow[row]) if ok and 0 <= row < cam.height else []
+            if len(cols):                     # rows between the dashes have no paint to compare with
+                checked += 1
+                hits += bool(np.min(np.abs(cols - u)) <= 4)
+        assert checked >= 8
+        assert hits / checked >= 0.9, f"path on the centre line at {hits}/{checked} rows (curvature {k:.2f})"
