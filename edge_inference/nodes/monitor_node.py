@@ -19,6 +19,7 @@ import rclpy
 import rclpy.executors
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
@@ -114,7 +115,9 @@ class MonitorNode(Node):
 
         self.pub_markers = self.create_publisher(MarkerArray, "monitor/markers", reliable_qos(1))
         self.pub_overlay = self.create_publisher(Image, "monitor/overlay", qos_from_name(self.cfg.image_qos))
-        self.create_subscription(Image, "camera/image_raw", self._on_image, qos_from_name(self.cfg.image_qos))
+        # raw: an unwatched frame is never deserialized (a 640x360 frame is ~700 kB of Python work)
+        self.create_subscription(Image, "camera/image_raw", self._on_image_raw, qos_from_name(self.cfg.image_qos),
+                                 raw=True)
         self.create_subscription(CameraInfo, "camera/camera_info", self._on_camera_info,
                                  qos_from_name(self.cfg.image_qos))
         self.create_subscription(ActionChunk, "policy/action_chunk", self._on_chunk, reliable_qos(10))
@@ -199,7 +202,7 @@ class MonitorNode(Node):
         self.pub_markers.publish(build_marker_array(header, self.path_cfg, poses=poses, command=command))
         self.marker_arrays += 1
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image_raw(self, data: bytes) -> None:
         if self.pub_overlay.get_subscription_count() == 0:
             self.overlay_skipped += 1
             return
@@ -207,6 +210,9 @@ class MonitorNode(Node):
         if now - self._last_overlay_t < 1.0 / self.cfg.overlay_max_hz:
             return
         self._last_overlay_t = now
+        self._draw(deserialize_message(data, Image))
+
+    def _draw(self, msg: Image) -> None:
         try:
             rgb = image_msg_to_rgb(msg)
         except ValueError as exc:  # unsupported encoding / wrong size: say so, keep running
