@@ -271,7 +271,15 @@ def test_report_has_confusion_matrix_and_comparison_is_side_by_side(tmp_path):
     plots = write_report(tmp_path / "good", good, res_good, "good")
     assert "confusion_matrix.png" in plots
     assert good["policy"]["per_dimension"]["steering"]["mae"] == pytest.approx(0.0, abs=1e-6)  # float32 teleop
-    table = comparison_markdown(["good-fp32", "bad-int8"], [good, bad], [{}, {}])
+    agree = M.agreement(res_good, res_bad)
+    j = np.arange(N)
+    k = j % STEPS  # index within the executed chunk: the policies differ by 0.1*k before clipping to ±1
+    diff = np.abs(np.clip(steering(j) + 0.1 * k, -1, 1) - np.clip(steering(j), -1, 1))
+    assert agree["policy_mean_abs_diff"][0] == pytest.approx(diff.mean(), rel=1e-5)
+    assert agree["policy_max_abs_diff"][0] == pytest.approx(diff.max(), rel=1e-5)
+    assert agree["behavior_same_class"] == 1.0
+    table = comparison_markdown(["good-fp32", "bad-int8"], [good, bad], [{}, {}], [{}, agree])
+    assert f"| steering max abs diff vs good-fp32 | n/a | {diff.max():.3f} |" in table
     row = next(line for line in table.splitlines() if line.startswith("| steering MAE |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1] == "0.000"

@@ -71,3 +71,5 @@ def test_cli_compares_fp32_and_int8_side_by_side_on_one_bag(tmp_path):
     table = (out / "comparison.md").read_text()
     assert "| metric | fsq_hapt-onnxruntime | fsq_hapt-onnxruntime-int8 |" in table
     assert f"| behavior accuracy | {fp32['accuracy']:.3f} | {int8['accuracy']:.3f} |" in table
+    same = next(line for line in table.splitlines() if line.startswith("| same behavior class as"))
+    assert float(same.strip("|").split("|")[2]) >= 0.95  # int8 predicts the same class almost always

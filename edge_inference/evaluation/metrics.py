@@ -300,3 +300,19 @@ def largest_errors(t_ns: np.ndarray, pred: np.ndarray, target: np.ndarray, count
                 break
     return [{"drive_time_s": _f(time_s[i]), "stamp_ns": int(t_ns[i]), "teleop": _f(target[i]),
              "policy": _f(pred[i]), "abs_error": _f(err[i])} for i in order]
+
+
+def agreement(reference, other) -> dict:
+    """How closely two replays of one bag agree (e.g. int8 vs fp32): same ticks, same windows."""
+    out: dict = {}
+    if reference.tick_pred and other.tick_pred and len(reference.tick_pred) == len(other.tick_pred):
+        a, b = np.stack(reference.tick_pred), np.stack(other.tick_pred)
+        both = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
+        diff = np.abs(a[both] - b[both])
+        if diff.size:
+            out["policy_mean_abs_diff"] = [_f(v) for v in diff.mean(axis=0)]
+            out["policy_max_abs_diff"] = [_f(v) for v in diff.max(axis=0)]
+    if reference.y_pred and other.y_pred and len(reference.y_pred) == len(other.y_pred):
+        out["behavior_same_class"] = _f(np.mean(np.asarray(reference.y_pred) == np.asarray(other.y_pred)))
+        out["behavior_same_code"] = _f(np.mean(np.asarray(reference.codes) == np.asarray(other.codes)))
+    return out

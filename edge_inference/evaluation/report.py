@@ -259,15 +259,20 @@ def write_report(out_dir: Path, metrics: dict, result, title: str) -> list[str]:
     return plots
 
 
-def comparison_markdown(labels: Sequence[str], metrics_list: Sequence[dict], timings: Sequence[dict]) -> str:
-    """Side-by-side table of several models/backends evaluated on one bag."""
+def comparison_markdown(labels: Sequence[str], metrics_list: Sequence[dict], timings: Sequence[dict],
+                        agreements: Sequence[dict] | None = None) -> str:
+    """Side-by-side table of several models/backends evaluated on one bag.
+
+    agreements[i]: `metrics.agreement(first run, run i)` (empty for the first).
+    """
+    agreements = list(agreements) if agreements else [{} for _ in labels]
     rows: list[tuple[str, list[str]]] = []
 
     def add(name: str, getter) -> None:
         values = []
-        for m, t in zip(metrics_list, timings):
+        for m, t, g in zip(metrics_list, timings, agreements):
             try:
-                values.append(_fmt(getter(m, t)))
+                values.append(_fmt(getter(m, {**t, "agreement": g})))
             except (KeyError, TypeError, IndexError):
                 values.append("n/a")
         if any(v != "n/a" for v in values):
@@ -283,6 +288,10 @@ def comparison_markdown(labels: Sequence[str], metrics_list: Sequence[dict], tim
     add("behavior accuracy", lambda m, t: m["behavior"]["accuracy"])
     add("behavior macro-F1", lambda m, t: m["behavior"]["macro_f1"])
     add("FSQ perplexity", lambda m, t: m["behavior"]["fsq_codes"]["perplexity"])
+    add(f"steering mean abs diff vs {labels[0]}", lambda m, t: t["agreement"]["policy_mean_abs_diff"][0])
+    add(f"steering max abs diff vs {labels[0]}", lambda m, t: t["agreement"]["policy_max_abs_diff"][0])
+    add(f"same behavior class as {labels[0]}", lambda m, t: t["agreement"]["behavior_same_class"])
+    add(f"same FSQ code as {labels[0]}", lambda m, t: t["agreement"]["behavior_same_code"])
     add("policy inference median ms (replay)", lambda m, t: t["latency_ms"]["policy_inference"]["median_ms"])
     add("policy inference p95 ms (replay)", lambda m, t: t["latency_ms"]["policy_inference"]["p95_ms"])
     add("behavior inference median ms (replay)", lambda m, t: t["latency_ms"]["behavior_inference"]["median_ms"])

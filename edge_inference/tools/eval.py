@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     compare_behavior = len({v[3] for v in variants}) > 1
-    labels, metrics_list, timings = [], [], []
+    labels, metrics_list, timings, results = [], [], [], []
     for pm, pb, bm, bb in variants:
         try:
             policy = load_policy(pm, pb) if pm else None
@@ -194,9 +194,13 @@ def run(args: argparse.Namespace) -> int:
         timings.append(json.loads((out_dir / "timing.json").read_text()))
         labels.append(label)
         metrics_list.append(metrics)
+        results.append(result)
         _print_summary(label, metrics, out_dir)
     if len(variants) > 1:
-        (args.out / "comparison.md").write_text(comparison_markdown(labels, metrics_list, timings))
+        from edge_inference.evaluation.metrics import agreement
+
+        agreements = [{}] + [agreement(results[0], r) for r in results[1:]]
+        (args.out / "comparison.md").write_text(comparison_markdown(labels, metrics_list, timings, agreements))
         print(f"comparison: {args.out / 'comparison.md'}")
     return 0
 
