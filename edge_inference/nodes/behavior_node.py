@@ -70,6 +70,7 @@ class BehaviorNode(Node):
         self.enabled = self.cfg.enabled
         self.inference_errors = 0
         self.last_error = ""
+        self.last_inference_failed = False
         self._window_times: list[float] = []
 
         self.pub_state = self.create_publisher(BehaviorState, "behavior/state", reliable_qos(10))
@@ -110,9 +111,11 @@ class BehaviorNode(Node):
         for window in windows:
             try:
                 self._classify(window, msg.header.frame_id)
+                self.last_inference_failed = False
             except Exception as exc:  # noqa: BLE001 - bad window/model output/backend failure: report, keep going
                 self.inference_errors += 1
-                self.last_error = str(exc)
+                self.last_inference_failed = True
+                self.last_error = f"{type(exc).__name__}: {exc}"
                 self.get_logger().error(f"behavior inference failed: {exc}", throttle_duration_sec=2.0)
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
@@ -176,8 +179,8 @@ class BehaviorNode(Node):
         stat.add("inference_errors", self.inference_errors)
         stat.add("backend", self.runner.backend_name)
         stat.add("model_hash", str(getattr(self.runner, "model_hash", "")))
-        if self.inference_errors:
-            stat.summary(ERROR, f"inference errors: {self.last_error}")
+        if self.last_inference_failed:
+            stat.summary(ERROR, f"inference failing: {self.last_error}")
         elif not self.enabled:
             stat.summary(OK, "disabled")
         else:
