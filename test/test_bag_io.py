@@ -225,3 +225,17 @@ def test_image_to_rgb_rejects_unusable_encodings_and_short_buffers():
         bag_io.image_to_rgb(_image("rgb8", 4, 4, 12, np.zeros(20)))
     with pytest.raises(ValueError, match="uint8 RGB"):
         bag_io.rgb_to_image(np.zeros((4, 4), np.uint8), T0)
+
+
+def test_mcap_bags_decode_with_the_reference_mcap_ros2_reader(tmp_path):
+    """An independent decoder (mcap-ros2-support, as in Foxglove) reads our MCAP schemas and data."""
+    reader = pytest.importorskip("mcap_ros2.reader", reason="mcap-ros2-support is in requirements/dev.txt")
+    bag = tmp_path / "drive"
+    write_drive(bag, "mcap", n=6)
+    decoded = list(reader.read_ros2_messages(str(storage_file(bag))))
+    assert len(decoded) == 30
+    state = next(m.ros_msg for m in decoded if m.channel.topic == "/vehicle/state")
+    assert (state.steering_us, state.mode) == (1500, 2)
+    image = next(m.ros_msg for m in decoded if m.channel.topic == "/camera/image_raw")
+    assert (image.encoding, image.width, image.height) == ("rgb8", 32, 24)
+    assert bytes(image.data)[:3] == bytes(_frame(0)[0, 0])
