@@ -71,6 +71,7 @@ class SimBoard:
         self.port_path = str(port_path)
         self.pwm_history: list[tuple[float, int, int, int]] = []  # (wall s, steer µs, throttle µs, sim µs)
         self.lag_reports: list[int] = []
+        self.rx_idle_sim_us: list[int] = []  # simulated time of the last byte before each 100 ms silence
         self._cond = threading.Condition()
         self._proc: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
@@ -132,6 +133,11 @@ class SimBoard:
         with self._cond:
             return self.pwm_history[-1][1:3] if self.pwm_history else None
 
+    def wait_rx_idle(self, count: int, timeout_s: float) -> int | None:
+        """Simulated µs of the last byte before the ``count``-th UART silence (None on timeout)."""
+        ok = self._wait(lambda: len(self.rx_idle_sim_us) >= count, timeout_s)
+        return self.rx_idle_sim_us[count - 1] if ok else None
+
     def wait_pwm(self, predicate, timeout_s: float) -> tuple[float, int, int, int] | None:
         """First PWM report (from now on or the current one) where ``predicate(steer, throttle)``."""
         found: list = []
@@ -168,6 +174,8 @@ class SimBoard:
                     self._ready += 1
                 elif parts[:1] == ["pwm"] and len(parts) == 5 and parts[4] == "1":
                     self.pwm_history.append((time.monotonic(), int(parts[2]), int(parts[3]), int(parts[1])))
+                elif parts[:1] == ["rxidle"]:
+                    self.rx_idle_sim_us.append(int(parts[1]))
                 elif parts[:1] == ["lag"]:
                     self.lag_reports.append(int(parts[1]))
                 self._cond.notify_all()

@@ -4,9 +4,10 @@ Round trip = write a COMMAND frame, read the COMMAND_ACK with the same sequence
 number (host -> board -> host, through the pty). Measured against the Python board
 emulator and, where the firmware tools are installed, the real firmware in simavr
 (paced to real time, UART bytes at 115200 baud). Watchdog = the time from the last
-COMMAND to the PWM pins at neutral, read from the simulated Timer1 (firmware only).
+COMMAND to the PWM pins at neutral, read from the simulated Timer1 (firmware only), in the
+board's simulated time (exact) and in wall time (includes simulation lag).
 JSON: ``{"emulator": {"rtt": {p50_ms, p95_ms, ...}}, "firmware_simavr": {"rtt": ...,
-"watchdog_neutral": {...}}, "ratios": {...}, "config": {...}}``.
+"watchdog_neutral_board_time": {...}, "watchdog_neutral_wall_time": {...}}, "ratios": {...}, "config": {...}}``.
 """
 from __future__ import annotations
 
@@ -51,24 +52,27 @@ def measure_rtt(port_path: str, runs: int, rate_hz: float) -> list[float]:
     return rtts
 
 
-def measure_watchdog(board, runs: int) -> list[float]:
-    """ms from the last COMMAND written to neutral on the simulated PWM pins."""
+def measure_watchdog(board, runs: int) -> tuple[list[float], list[float]]:
+    """ms from the last COMMAND to neutral on the simulated PWM pins: (board time, wall time)."""
     from .. import serial_protocol as sp
     from ..board_client import BoardClient
-    out = []
+    sim_ms, wall_ms = [], []
     with BoardClient(board.port_path) as client:
         client.handshake()
         client.ack(sp.encode_arm, True)
         for _ in range(runs):
+            idle_before = len(board.rx_idle_sim_us)
             for _ in range(10):
                 last = time.monotonic()
                 client.request(sp.encode_command, 1700, 1600, reply=sp.MsgType.COMMAND_ACK)
                 time.sleep(0.02)
             hit = board.wait_pwm(lambda s, t: (s, t) == (1500, 1500), 2.0)
-            if hit is None:
+            last_rx_us = board.wait_rx_idle(idle_before + 1, 1.0)
+            if hit is None or last_rx_us is None:
                 raise RuntimeError("the firmware did not go neutral within 2 s of silence")
-            out.append((hit[0] - last) * 1e3)
-    return out
+            sim_ms.append((hit[3] - last_rx_us) / 1e3)
+            wall_ms.append((hit[0] - last) * 1e3)
+    return sim_ms, wall_ms
 
 
 def run(args) -> int:
@@ -85,7 +89,9 @@ def run(args) -> int:
     else:
         with SimBoard(paths) as board:
             fw = {"rtt": stats(measure_rtt(board.port_path, args.runs, args.rate))}
-            fw["watchdog_neutral"] = stats(measure_watchdog(board, args.watchdog_runs))
+            sim_ms, wall_ms = measure_watchdog(board, args.watchdog_runs)
+            fw["watchdog_neutral_board_time"] = stats(sim_ms)
+            fw["watchdog_neutral_wall_time"] = stats(wall_ms)
             fw["watchdog_timeout_ms"] = 250
             fw["simulation_lag_reports_ms"] = board.lag_reports
         result["firmware_simavr"] = fw

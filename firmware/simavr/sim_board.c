@@ -15,6 +15,8 @@
  *                                 unplug | replug | quit
  * stdout reports (one per line):  ready <pty>
  *                                 pwm <sim_us> <steer_us> <throttle_us> <enabled>   (on change)
+ *                                 rxidle <sim_us>  (time of the last byte into the AVR, once the
+ *                                                   UART input has been idle for 100 ms)
  *                                 lag <ms>  (when the host is too slow to keep real time)
  */
 #define _GNU_SOURCE
@@ -51,7 +53,8 @@ static const char *link_path;
 static int uart_xon = 1;
 static uint8_t rx_buf[4096];
 static size_t rx_len, rx_pos;
-static avr_cycle_count_t next_rx_cycle;
+static avr_cycle_count_t next_rx_cycle, last_rx_cycle;
+static int rx_idle_reported = 1;
 
 typedef struct {
     int pin;
@@ -229,6 +232,8 @@ int main(int argc, char **argv) {
         if (avr->cycle >= next_rx_cycle && rx_pos < rx_len && uart_xon) {
             avr_raise_irq(uart_in, rx_buf[rx_pos++]);
             next_rx_cycle = avr->cycle + UART_BYTE_CYCLES;
+            last_rx_cycle = avr->cycle;
+            rx_idle_reported = 0;
         }
         if (avr->cycle < next_poll) continue;
         next_poll = avr->cycle + 100 * CYCLES_PER_US; /* every 100 µs of simulated time */
@@ -237,6 +242,12 @@ int main(int argc, char **argv) {
         if (avr->cycle < next_pace) continue;
         next_pace = avr->cycle + 1000 * CYCLES_PER_US; /* every 1 ms: stdin, pacing */
         if (!handle_stdin()) break;
+        if (!rx_idle_reported && avr->cycle - last_rx_cycle > 100000ULL * CYCLES_PER_US) {
+            /* lets a test measure the firmware watchdog in simulated time, immune to host stalls */
+            printf("rxidle %llu\n", (unsigned long long)(last_rx_cycle / CYCLES_PER_US));
+            fflush(stdout);
+            rx_idle_reported = 1;
+        }
         uint64_t sim = avr->cycle / CYCLES_PER_US, wall = wall_us() - t0;
         if (sim > wall + 500) {
             usleep((useconds_t)(sim - wall));
