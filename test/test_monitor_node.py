@@ -189,3 +189,17 @@ def test_monitor_launch_file_declares_its_arguments():
     desc = mod.generate_launch_description()
     assert isinstance(desc, launch.LaunchDescription)
     assert {"rviz", "rqt", "params_file"} <= {a.name for a in desc.get_launch_arguments()}
+
+
+def test_bench_monitor_writes_json_and_unwatched_frames_cost_less(tmp_path):
+    from edge_inference.cli import main
+    out = tmp_path / "bench_monitor.json"
+    assert main(["bench-monitor", "--json", str(out), "--runs", "20"]) == 0
+    import json
+    result = json.loads(out.read_text())
+    for entry in (result["path"]["h100"], result["markers"], result["overlay"]["640x360"],
+                  result["monitor_frame"]["watched"], result["monitor_frame"]["unwatched"]):
+        assert 0 < entry["p50_ms"] <= entry["p95_ms"] and entry["runs"] == 20
+    mf = result["monitor_frame"]
+    assert mf["unwatched"]["p50_ms"] < mf["watched"]["p50_ms"]
+    assert result["ratios"]["watched_over_unwatched"] == pytest.approx(mf["watched"]["p50_ms"] / mf["unwatched"]["p50_ms"])

@@ -19,6 +19,7 @@ TOOL_MODULES = [
     "gen_demos",
     "drive_sim",
     "top",
+    "bench_monitor",
     "calibrate",
     "bench_bridge",
 ]
