@@ -1,13 +1,11 @@
-"""Image preprocessing for the policy, and the temporary models' runner contract."""
+"""Image preprocessing for the policy: resize/crop to the model size, uint8 HWC -> float32 CHW [0, 1]."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edge_inference.camera_sources import SyntheticSource
 from edge_inference.preprocess import (ImagePreprocessor, PreprocessConfig, center_crop_to_aspect,
                                        preprocess_image)
-from edge_inference.temporary_models import TemporaryBehaviorRunner, TemporaryPolicyRunner
 
 
 def gradient_image(h: int, w: int) -> np.ndarray:
@@ -71,45 +69,3 @@ def test_bad_preprocess_config_is_rejected():
         PreprocessConfig(fit="pad")
     with pytest.raises(ValueError, match="positive"):
         PreprocessConfig(width=0)
-
-
-def test_temporary_policy_follows_the_synthetic_road():
-    """The heuristic steers toward the road: a left-shifted road gives positive (left) steering."""
-    src = SyntheticSource(320, 180, 30.0)
-    src.open()
-    frame = src.read()
-    runner = TemporaryPolicyRunner(chunk_size=16)
-    chunk = runner.predict(frame, np.zeros(2))
-    assert chunk.shape == (16, 2) and chunk.dtype == np.float32 and np.isfinite(chunk).all()
-    assert abs(chunk[-1, 0]) < 0.2  # centred road: about straight
-    left = np.roll(frame, -60, axis=1)  # road now left of centre
-    right = np.roll(frame, 60, axis=1)
-    assert runner.predict(left, np.zeros(2))[-1, 0] > 0.2
-    assert runner.predict(right, np.zeros(2))[-1, 0] < -0.2
-    # the chunk starts from the applied steering (ACT state) and ramps to the target
-    ramp = runner.predict(left, np.array([-0.5, 0.0]))[:, 0]
-    assert ramp[0] < ramp[-1] and np.all(np.diff(ramp) >= -1e-6)
-    assert {"chunk_size", "action_dim", "dt", "action_names", "backend_name", "model_hash"} <= set(dir(runner))
-    with pytest.raises(ValueError, match="state"):
-        runner.predict(frame, np.zeros(3))
-
-
-def test_temporary_behavior_runner_contract_and_rules():
-    runner = TemporaryBehaviorRunner(["stationary", "driving", "turning", "bumpy", "other"])
-    still = np.zeros((100, 9))
-    still[:, 2] = 9.81
-    probs, code = runner.predict(still)
-    assert probs.shape == (5,) and abs(probs.sum() - 1) < 1e-5 and code == -1
-    assert runner.class_names[int(np.argmax(probs))] == "stationary"
-    turning = still.copy()
-    turning[:, 5] = 1.0  # 1 rad/s yaw
-    assert runner.class_names[int(np.argmax(runner.predict(turning)[0]))] == "turning"
-    bumpy = still.copy()
-    bumpy[::2, 2] += 4.0
-    assert runner.class_names[int(np.argmax(runner.predict(bumpy)[0]))] == "bumpy"
-    with pytest.raises(ValueError, match="window"):
-        runner.predict(np.zeros((50, 9)))
-    nan = still.copy()
-    nan[3, 3] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        runner.predict(nan)

@@ -180,7 +180,7 @@ class PolicyNode(Node):
         self.pub_command.publish(msg)
         self.command_rate.tick()
         if action.reason != self.last_reason:
-            self.get_logger().info(f"command source: {action.source} ({action.reason})")
+            self.get_logger().info(f"command source: {action.source} ({action.reason})", throttle_duration_sec=1.0)
             self.last_reason = action.reason
 
     # -- worker thread -----------------------------------------------------------------------
