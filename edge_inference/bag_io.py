@@ -131,11 +131,13 @@ _CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
 
 
 def image_to_rgb(msg: Any) -> np.ndarray:
-    """sensor_msgs/Image (rosbags object) -> (H, W, 3) uint8 RGB.
+    """sensor_msgs/Image or CompressedImage (rosbags object) -> (H, W, 3) uint8 RGB.
 
     Raises UnsupportedImageEncodingError for encodings the policy cannot use and
-    ValueError when the buffer does not match height/width/step.
+    ValueError when the buffer does not match height/width/step or cannot be decoded.
     """
+    if getattr(msg, "__msgtype__", "") == "sensor_msgs/msg/CompressedImage":
+        return compressed_to_rgb(msg)
     encoding = str(msg.encoding)
     if encoding not in _CHANNELS:
         raise UnsupportedImageEncodingError(encoding)
@@ -154,6 +156,23 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     if encoding.startswith("bgr"):
         return np.ascontiguousarray(pixels[:, :, 2::-1])
     return np.ascontiguousarray(pixels[:, :, :3])
+
+
+def compressed_to_rgb(msg: Any) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg/png, as image_transport records it) -> (H, W, 3) uint8 RGB."""
+    import cv2
+
+    fmt = str(msg.format).lower()
+    if not any(kind in fmt for kind in ("jpeg", "jpg", "png")):
+        raise UnsupportedImageEncodingError(f"compressed {msg.format}")
+    bgr = cv2.imdecode(np.asarray(msg.data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"compressed image ({msg.format}, {len(msg.data)} bytes) cannot be decoded")
+    # image_transport writes "<raw encoding>; jpeg compressed <encoding fed to the encoder>";
+    # only an encoder fed RGB leaves the channels in RGB order after imdecode.
+    if fmt.rstrip().endswith("compressed rgb8"):
+        return bgr
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def rgb_to_image(rgb: np.ndarray, ns: int, frame_id: str = "camera",

@@ -239,3 +239,18 @@ def test_mcap_bags_decode_with_the_reference_mcap_ros2_reader(tmp_path):
     image = next(m.ros_msg for m in decoded if m.channel.topic == "/camera/image_raw")
     assert (image.encoding, image.width, image.height) == ("rgb8", 32, 24)
     assert bytes(image.data)[:3] == bytes(_frame(0)[0, 0])
+
+
+def test_compressed_images_as_image_transport_records_them():
+    import cv2
+
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    rgb[..., 0] = 220  # red
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    cls = bag_io.msg_class("sensor_msgs/msg/CompressedImage")
+    msg = cls(header=bag_io.make_header(T0), format="rgb8; png compressed bgr8", data=png.reshape(-1))
+    np.testing.assert_array_equal(bag_io.image_to_rgb(msg), rgb)
+    with pytest.raises(bag_io.UnsupportedImageEncodingError, match="theora"):
+        bag_io.image_to_rgb(cls(header=bag_io.make_header(T0), format="theora", data=np.zeros(4, np.uint8)))
+    with pytest.raises(ValueError, match="cannot be decoded"):
+        bag_io.image_to_rgb(cls(header=bag_io.make_header(T0), format="jpeg", data=np.zeros(9, np.uint8)))
