@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             policy = load_policy(pm, pb) if pm else None
             behavior = load_behavior(bm, bb)
-        except (OSError, ValueError, KeyError) as err:
+        except (OSError, ValueError, KeyError, RuntimeError) as err:  # RuntimeError: BackendError
             print(f"error: cannot load model: {err}", file=sys.stderr)
             return 2
         scheduler = scheduler_config(args, getattr(policy, "chunk_size", None), getattr(policy, "dt", None))
