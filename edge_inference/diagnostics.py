@@ -18,15 +18,24 @@ from typing import Callable
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-def _level(b) -> int:
+def level_of(b) -> int:
     """diagnostic_msgs levels are ``byte`` (bytes in rclpy); the cores use ints."""
     return b[0] if isinstance(b, (bytes, bytearray)) else int(b)
 
 
-OK = _level(DiagnosticStatus.OK)
-WARN = _level(DiagnosticStatus.WARN)
-ERROR = _level(DiagnosticStatus.ERROR)
-STALE = _level(DiagnosticStatus.STALE)
+OK = level_of(DiagnosticStatus.OK)
+WARN = level_of(DiagnosticStatus.WARN)
+ERROR = level_of(DiagnosticStatus.ERROR)
+STALE = level_of(DiagnosticStatus.STALE)
+LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR", STALE: "STALE"}
+
+
+def percentiles_ms(values) -> tuple[float, float] | None:
+    """(p50, p95) of recent latencies (ms); None when there are none yet."""
+    if not values:
+        return None
+    arr = np.fromiter(values, dtype=np.float64)
+    return float(np.percentile(arr, 50)), float(np.percentile(arr, 95))
 
 
 class StatusBuilder:
@@ -105,10 +114,8 @@ class LatencyTask:
 
     def percentiles(self) -> tuple[float, float] | None:
         with self._lock:
-            if not self._values:
-                return None
-            arr = np.fromiter(self._values, dtype=np.float64)
-        return float(np.percentile(arr, 50)), float(np.percentile(arr, 95))
+            values = list(self._values)
+        return percentiles_ms(values)
 
     def __call__(self, stat: StatusBuilder) -> None:
         p = self.percentiles()

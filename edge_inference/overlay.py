@@ -128,6 +128,24 @@ def throttle_gauge_geometry(width: int, height: int) -> tuple[int, int, int, int
     return width - 3 - bar_w, width - 3, int(height * 0.2), int(height * 0.8)
 
 
+def _centre_gauge(img: np.ndarray, rect: tuple[int, int, int, int], value: float | None, horizontal: bool,
+                  color) -> None:
+    """Bar ``rect`` = (x0, x1, y0, y1) filled from its centre by ``value`` in [-1, 1] toward -x / -y."""
+    x0, x1, y0, y1 = rect
+    cv2.rectangle(img, (x0, y0), (x1, y1), GAUGE_BG_RGB, -1)
+    if value is None or not math.isfinite(value):
+        return  # missing: an empty gauge, never a made-up reading
+    v = float(np.clip(value, -1.0, 1.0))
+    lo, hi = (x0, x1) if horizontal else (y0, y1)
+    centre = (lo + hi) // 2
+    end = int(round(centre - v * (hi - lo) / 2))
+    if end == centre:
+        return
+    a, b = min(centre, end), max(centre, end)
+    corners = ((a, y0), (b, y1)) if horizontal else ((x0, a), (x1, b))
+    cv2.rectangle(img, *corners, color(v), -1)
+
+
 def draw_overlay(rgb: np.ndarray, content: OverlayContent, K: np.ndarray | None,
                  mount: CameraMountConfig) -> np.ndarray:
     """Annotated copy of the (H, W, 3) uint8 RGB frame (the input is not modified)."""
@@ -146,24 +164,12 @@ def draw_overlay(rgb: np.ndarray, content: OverlayContent, K: np.ndarray | None,
                 cv2.line(img, (int(round(a[0])), int(round(a[1]))), (int(round(b[0])), int(round(b[1]))),
                          PATH_RGB, max(2, thick + 1), cv2.LINE_AA)
 
-    # steering: bar centred at the bottom, filled from the centre toward the turn (+ = left)
-    x0, x1, y0, y1 = steering_gauge_geometry(w, h)
-    cv2.rectangle(img, (x0, y0), (x1, y1), GAUGE_BG_RGB, -1)
-    if content.steering is not None and math.isfinite(content.steering):
-        s = float(np.clip(content.steering, -1.0, 1.0))
-        xc = (x0 + x1) // 2
-        xe = int(round(xc - s * (x1 - x0) / 2))
-        if xe != xc:
-            cv2.rectangle(img, (min(xc, xe), y0), (max(xc, xe), y1), STEER_RGB, -1)
-    # throttle: vertical bar on the right, filled up (forward, green) or down (reverse, red) from the middle
-    tx0, tx1, ty0, ty1 = throttle_gauge_geometry(w, h)
-    cv2.rectangle(img, (tx0, ty0), (tx1, ty1), GAUGE_BG_RGB, -1)
-    if content.throttle is not None and math.isfinite(content.throttle):
-        t = float(np.clip(content.throttle, -1.0, 1.0))
-        yc = (ty0 + ty1) // 2
-        ye = int(round(yc - t * (ty1 - ty0) / 2))
-        if ye != yc:
-            cv2.rectangle(img, (tx0, min(yc, ye)), (tx1, max(yc, ye)), FORWARD_RGB if t > 0 else REVERSE_RGB, -1)
+    # steering: bar at the bottom filled from the centre toward the turn (+ = left, so toward -x)
+    _centre_gauge(img, steering_gauge_geometry(w, h), content.steering, horizontal=True,
+                  color=lambda v: STEER_RGB)
+    # throttle: bar on the right filled up (forward, green) or down (reverse, red) from the middle
+    _centre_gauge(img, throttle_gauge_geometry(w, h), content.throttle, horizontal=False,
+                  color=lambda v: FORWARD_RGB if v > 0 else REVERSE_RGB)
 
     line_h = int(30 * scale) + 6
     label = content.behavior_label if content.behavior_label else "-"

@@ -6,7 +6,7 @@ callback with nobody watching (frame taken raw and dropped) vs with an overlay
 subscriber (deserialize, draw, publish). JSON: ``{"path": {...}, "markers": {...},
 "overlay": {"320x180": {...}, "640x360": {...}}, "monitor_frame": {"unwatched":
 {...}, "watched": {...}}, "ratios": {"watched_over_unwatched": ...}, "config": {...}}``
-with p50/p95/mean in ms for each entry.
+with p50/p95/p99/mean in ms for each entry.
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .bench import percentiles
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("bench-monitor", help="cost of markers, overlay and monitor_node per frame (JSON)",
@@ -26,12 +28,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def stats(samples_ms) -> dict:
-    x = np.asarray(samples_ms, dtype=np.float64)
-    return {"p50_ms": float(np.percentile(x, 50)), "p95_ms": float(np.percentile(x, 95)),
-            "mean_ms": float(x.mean()), "runs": int(x.size)}
-
-
 def timed(fn, runs: int) -> dict:
     fn()  # warm-up (imports, caches)
     out = []
@@ -39,7 +35,7 @@ def timed(fn, runs: int) -> dict:
         t0 = time.perf_counter()
         fn()
         out.append((time.perf_counter() - t0) * 1e3)
-    return stats(out)
+    return percentiles(out)
 
 
 def bench_cores(runs: int) -> dict:

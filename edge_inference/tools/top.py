@@ -13,8 +13,6 @@ import collections
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 RATE_WINDOW_S = 2.0   # messages counted over this window for the rate column
 LATENCY_WINDOW = 100  # InferenceStats samples kept per model for p50/p95
 
@@ -34,7 +32,6 @@ MODE_NAMES = {0: "DISARMED", 1: "AUTO", 2: "MANUAL", 3: "FAILSAFE", 4: "ESTOP"}
 LINK_NAMES = {0: "DOWN", 1: "CONNECTING", 2: "UP"}
 SOURCE_NAMES = {0: "neutral", 1: "policy", 2: "manual"}
 FLAG_NAMES = {1: "watchdog", 2: "rc_lost", 4: "bridge_timeout", 8: "estop", 16: "crc_errors"}
-LEVEL_NAMES = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
 
 
 @dataclass
@@ -73,18 +70,6 @@ class ModelStats:
     dropped_frames: int = 0
 
 
-def percentiles(values) -> tuple[float, float] | None:
-    """(p50, p95) of the values, None when empty."""
-    if not values:
-        return None
-    arr = np.fromiter(values, dtype=np.float64)
-    return float(np.percentile(arr, 50)), float(np.percentile(arr, 95))
-
-
-def _level(b) -> int:
-    return b[0] if isinstance(b, (bytes, bytearray)) else int(b)
-
-
 class Dashboard:
     """Everything the table shows, updated from messages; no ROS types needed beyond attribute access."""
 
@@ -112,8 +97,9 @@ class Dashboard:
             m.end_to_end_ms.append(float(msg.end_to_end_ms))
             m.rate_hz, m.dropped_frames = float(msg.rate_hz), int(msg.dropped_frames)
         elif key == "diagnostics":
+            from ..diagnostics import level_of  # noqa: PLC0415 - the CLI parser must not need ROS
             for s in msg.status:
-                self.diagnostics[s.name] = (_level(s.level), s.message)
+                self.diagnostics[s.name] = (level_of(s.level), s.message)
 
     # -- text for the table (plain strings: testable, and readable in capture-pane) ---------
     def topic_rows(self, now: float) -> list[tuple[str, str, str, str]]:
@@ -125,9 +111,10 @@ class Dashboard:
         return rows
 
     def model_rows(self) -> list[tuple[str, str, str, str, str, str]]:
+        from ..diagnostics import percentiles_ms  # noqa: PLC0415 - the CLI parser must not need ROS
         rows = []
         for name, m in sorted(self.models.items()):
-            inf, e2e = percentiles(m.inference_ms), percentiles(m.end_to_end_ms)
+            inf, e2e = percentiles_ms(m.inference_ms), percentiles_ms(m.end_to_end_ms)
             fmt = (lambda p: "-" if p is None else f"{p[0]:.1f} / {p[1]:.1f}")
             rows.append((name, m.backend, fmt(inf), fmt(e2e), f"{m.rate_hz:.1f}", str(m.dropped_frames)))
         return rows
@@ -148,7 +135,8 @@ class Dashboard:
         return lines
 
     def problem_lines(self) -> list[str]:
-        bad = [(lvl, name, msg) for name, (lvl, msg) in self.diagnostics.items() if lvl != 0]
+        from ..diagnostics import LEVEL_NAMES, OK  # noqa: PLC0415 - the CLI parser must not need ROS
+        bad = [(lvl, name, msg) for name, (lvl, msg) in self.diagnostics.items() if lvl != OK]
         return [f"{LEVEL_NAMES.get(lvl, lvl):5s} {name}: {msg}" for lvl, name, msg in sorted(bad, reverse=True)]
 
 
