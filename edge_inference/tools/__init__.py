@@ -18,6 +18,7 @@ TOOL_MODULES = [
     "record",
     "gen_demos",
     "drive_sim",
+    "bench_sim",
     "top",
     "bench_monitor",
     "calibrate",
