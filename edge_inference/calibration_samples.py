@@ -54,19 +54,31 @@ def act_donkey_samples(tubs: list[str | Path], metadata: dict[str, Any], limit: 
 
 
 def act_bag_samples(bag: str | Path, metadata: dict[str, Any], limit: int = 200,
-                    image_topic: str = "camera/image_raw", state_topic: str = "vehicle/state") -> dict[str, np.ndarray]:
-    """rosbag2 camera frames + the latest vehicle state before each -> ACT inputs."""
+                    image_topic: str = "camera/image_raw",
+                    state_topics: tuple[str, ...] = ("vehicle/state", "vehicle/command")) -> dict[str, np.ndarray]:
+    """rosbag2 camera frames + the latest [steering, throttle] before each -> ACT inputs.
+
+    The state is the applied ``vehicle/state`` when the bag has it, else the
+    ``vehicle/command`` (bags imported from Donkey tubs have only commands).
+    """
     from edge_inference.bag_io import image_to_rgb, read_bag
 
-    topics = {"/" + image_topic.lstrip("/"), "/" + state_topic.lstrip("/"), image_topic, state_topic}
-    frames, state = [], None
-    for item in read_bag(bag, topics=topics):
-        if item.topic.lstrip("/") == state_topic.lstrip("/"):
-            state = [float(item.msg.steering), float(item.msg.throttle)]
-        elif state is not None:
-            frames.append((image_to_rgb(item.msg), list(state)))
+    def bare(topic: str) -> str:
+        return topic.lstrip("/")
+
+    wanted = [bare(image_topic), *map(bare, state_topics)]
+    latest: dict[str, list[float]] = {}
+    frames = []  # (rgb, {state topic: [steering, throttle]})
+    for item in read_bag(bag, topics=wanted + ["/" + t for t in wanted]):
+        topic = bare(item.topic)
+        if topic == bare(image_topic):
+            frames.append((image_to_rgb(item.msg), dict(latest)))
+        else:
+            latest[topic] = [float(item.msg.steering), float(item.msg.throttle)]
+    source = next((bare(t) for t in state_topics if any(bare(t) in f[1] for f in frames)), None)
+    frames = [(rgb, states[source]) for rgb, states in frames if source in states]
     if not frames:
-        raise ValueError(f"bag {bag} has no {image_topic} frames after a {state_topic} message")
+        raise ValueError(f"bag {bag} has no {image_topic} frames after a message on {list(state_topics)}")
     pick = np.unique(np.linspace(0, len(frames) - 1, num=min(limit, len(frames))).astype(int))
     return {"image": np.stack([_act_image(frames[i][0], metadata) for i in pick]),
             "state": np.asarray([frames[i][1] for i in pick], dtype=np.float32)[:, :metadata["state_dim"]]}

@@ -69,3 +69,32 @@ def test_act_comparison_metrics():
     assert same["nmae"] == 0 and same["cosine_similarity"] == pytest.approx(1.0)
     shifted = act_comparison(fp32, fp32 + 0.1 * fp32.reshape(-1, 2).std(axis=0))
     assert shifted["nmae"] == pytest.approx(0.1, rel=1e-6)
+
+
+def test_act_quantize_command_calibrates_from_a_rosbag(tmp_path):
+    import argparse
+
+    from edge_inference import bag_io
+    from edge_inference.tools import quantize
+
+    export_act_onnx(tiny_act(), ACT_RUNTIME, tmp_path / "act" / "model.onnx")
+    store = bag_io.make_typestore()
+    command_cls = bag_io.msg_class("edge_inference_msgs/msg/VehicleCommand", store)
+    frames = act_samples(24, seed=5)["image"]
+    with bag_io.BagWriter(tmp_path / "drive", store=store) as writer:
+        for i, chw in enumerate(frames):
+            ns = 1_000_000_000 + i * 50_000_000
+            steering = float(np.sin(i / 4))
+            writer.write("/vehicle/command", command_cls(header=bag_io.make_header(ns, "base_link", store),
+                                                         steering=steering, throttle=0.3,
+                                                         source=command_cls.SOURCE_MANUAL), ns)
+            rgb = (chw.transpose(1, 2, 0) * 255).astype(np.uint8)
+            writer.write("/camera/image_raw", bag_io.rgb_to_image(rgb, ns + 1, "camera", store), ns + 1)
+    parser = argparse.ArgumentParser()
+    quantize.register(parser.add_subparsers())
+    args = parser.parse_args(["quantize", "--model", str(tmp_path / "act"), "--bag", str(tmp_path / "drive"),
+                              "--num-calibration", "12"])
+    assert args.func(args) == 0
+    report = json.loads((tmp_path / "act" / "quantize_report.json").read_text())
+    assert report["passed"] and report["calibration_samples"] == 12 and report["evaluation_samples"] == 12
+    assert (tmp_path / "act" / "model.int8.onnx").is_file()
