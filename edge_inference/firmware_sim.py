@@ -38,6 +38,7 @@ class FirmwarePaths:
     elf: Path
     sim_board: Path
     proto_host: Path
+    elf_test_hooks: Path  # same sketch + PWM_BRIDGE_TEST_HOOKS (HEARTBEAT seq 0xEE hangs the MCU)
 
 
 def missing_packages() -> list[str]:
@@ -56,20 +57,24 @@ def build_firmware(firmware_dir: Path = FIRMWARE_DIR) -> FirmwarePaths:
     if proc.returncode != 0:
         raise RuntimeError(f"firmware build failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
     build = firmware_dir / "build"
-    return FirmwarePaths(build / "uno" / "pwm_bridge.elf", build / "sim_board", build / "proto_host")
+    return FirmwarePaths(build / "uno" / "pwm_bridge.elf", build / "sim_board", build / "proto_host",
+                         build / "uno-test" / "pwm_bridge.elf")
 
 
 class SimBoard:
     """The compiled sketch running in simavr, paced to real time, UART on a pty."""
 
-    def __init__(self, paths: FirmwarePaths, port_path: str | os.PathLike | None = None):
+    def __init__(self, paths: FirmwarePaths, port_path: str | os.PathLike | None = None,
+                 elf: Path | None = None):
         self.paths = paths
+        self.elf = elf or paths.elf
         self._tmpdir = None
         if port_path is None:
             self._tmpdir = tempfile.mkdtemp(prefix="simboard-")
             port_path = os.path.join(self._tmpdir, "ttyUNO")
         self.port_path = str(port_path)
-        self.pwm_history: list[tuple[float, int, int, int]] = []  # (wall s, steer µs, throttle µs, sim µs)
+        # (wall s, steer µs, throttle µs, sim µs); (0, 0) while the pins are not driven (MCU in reset)
+        self.pwm_history: list[tuple[float, int, int, int]] = []
         self.lag_reports: list[int] = []
         self.rx_idle_sim_us: list[int] = []  # simulated time of the last byte before each 100 ms silence
         self._cond = threading.Condition()
@@ -78,7 +83,7 @@ class SimBoard:
         self._ready = 0
 
     def start(self, timeout_s: float = 10.0) -> "SimBoard":
-        self._proc = subprocess.Popen([str(self.paths.sim_board), str(self.paths.elf), self.port_path],
+        self._proc = subprocess.Popen([str(self.paths.sim_board), str(self.elf), self.port_path],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True, bufsize=1)
         self._reader = threading.Thread(target=self._read_stdout, name="sim_board-stdout", daemon=True)
@@ -172,8 +177,10 @@ class SimBoard:
             with self._cond:
                 if parts[:1] == ["ready"]:
                     self._ready += 1
-                elif parts[:1] == ["pwm"] and len(parts) == 5 and parts[4] == "1":
-                    self.pwm_history.append((time.monotonic(), int(parts[2]), int(parts[3]), int(parts[1])))
+                elif parts[:1] == ["pwm"] and len(parts) == 5:
+                    driven = parts[4] == "1"
+                    steer, throttle = (int(parts[2]), int(parts[3])) if driven else (0, 0)
+                    self.pwm_history.append((time.monotonic(), steer, throttle, int(parts[1])))
                 elif parts[:1] == ["rxidle"]:
                     self.rx_idle_sim_us.append(int(parts[1]))
                 elif parts[:1] == ["lag"]:

@@ -105,6 +105,8 @@ def test_boots_neutral_disarmed_and_ignores_commands_until_armed(board):
         assert (ack.steering_us, ack.throttle_us, ack.mode) == (1500, 1500, sp.MODE_DISARMED)
         limits = sp.decode_limits(link.wait(sp.MsgType.CAL_DATA, link.send(sp.encode_cal_get, sp.CHANNEL_THROTTLE)))
         assert (limits.min_us, limits.center_us, limits.max_us) == (1000, 1500, 2000)
+        link.port.write(sp.encode_heartbeat(0xEE))  # the test-build hang hook is not in the shipped ELF
+        link.wait(sp.MsgType.HEARTBEAT_ACK, 0xEE)
         time.sleep(0.1)
         assert board.pwm_us == (1500, 1500)
     finally:
@@ -328,3 +330,30 @@ def test_board_goes_neutral_when_the_bridge_process_is_killed(firmware, ros_cont
             bridge.stderr.close()
             ex.shutdown()
             probe.destroy_node()
+
+
+def test_hardware_watchdog_resets_a_hung_mcu_to_neutral(firmware):
+    """A hung main loop would leave Timer1 driving the last pulses; the AVR WDT must reset it.
+
+    Uses the test build (PWM_BRIDGE_TEST_HOOKS), where HEARTBEAT seq 0xEE hangs the loop."""
+    with SimBoard(firmware, elf=firmware.elf_test_hooks) as board:
+        link = connect(board)
+        try:
+            link.send(sp.encode_arm, True)
+            for _ in range(10):
+                link.send(sp.encode_command, 1800, 1650)
+                time.sleep(0.02)
+            assert board.wait_pwm(lambda s, t: (s, t) == (1800, 1650), 1.0)
+            idle_before = len(board.rx_idle_sim_us)
+            link.port.write(sp.encode_heartbeat(0xEE))  # the MCU hangs with the pins still driven
+            off = board.wait_pwm(lambda s, t: (s, t) == (0, 0), 2.0)
+            assert off, "pins never released: the hardware watchdog did not reset the hung MCU"
+            hang_us = board.wait_rx_idle(idle_before + 1, 1.0)
+            dt_ms = (off[3] - hang_us) / 1e3
+            print(f"\nhung MCU: hardware watchdog reset after {dt_ms:.1f} ms (board time; WDTO_120MS)")
+            assert 100.0 <= dt_ms <= 200.0
+            assert board.wait_pwm(lambda s, t: (s, t) == (1500, 1500), 2.0), "no neutral after the reboot"
+            t = link.telemetry(timeout_s=3.0)
+            assert (t.mode, t.armed) == (sp.MODE_DISARMED, False)  # rebooted: disarmed until the host arms
+        finally:
+            link.close()

@@ -7,9 +7,13 @@
  *
  * Safety: boots neutral and disarmed; neutral when no valid COMMAND arrives for
  * DEFAULT_WATCHDOG_MS; the RC mode switch (> 1700 µs) hands the outputs to the
- * receiver whatever the host says. The protocol and state machine live in
+ * receiver whatever the host says. A hung MCU would leave Timer1 driving the last
+ * pulses forever, so the AVR hardware watchdog resets it after 120 ms without a
+ * completed loop (pins float -> the ESC's own signal-loss failsafe -> reboot neutral).
+ * The protocol and state machine live in
  * protocol.c / board.c so they are also built and tested on the host. */
 #include <Arduino.h>
+#include <avr/wdt.h>
 
 #include "board.h"
 #include "protocol.h"
@@ -69,12 +73,21 @@ static void setup_rc(void) {
     PCICR |= _BV(PCIE2);
 }
 
+/* Clear a watchdog reset flag before anything else, or the WDT stays on at 15 ms and the
+ * sketch reboots forever (datasheet 10.9.2; bootloaders without this fix do the same). */
+void wdt_off_early(void) __attribute__((naked, used, section(".init3")));
+void wdt_off_early(void) {
+    MCUSR = 0;
+    wdt_disable();
+}
+
 void setup() {
     board_init(&board, DEFAULT_WATCHDOG_MS); /* neutral, disarmed */
     setup_pwm();
     proto_parser_init(&parser);
     setup_rc();
     Serial.begin(115200);
+    wdt_enable(WDTO_120MS);
 }
 
 static void read_rc(uint32_t now_ms) {
@@ -90,6 +103,7 @@ static void read_rc(uint32_t now_ms) {
 }
 
 void loop() {
+    wdt_reset();
     uint32_t t0 = micros();
     uint32_t now = millis();
     static proto_frame_t frame;
@@ -97,6 +111,13 @@ void loop() {
     while (Serial.available() > 0) {
         proto_push(&parser, (uint8_t)Serial.read());
         while (proto_next(&parser, &frame)) {
+#ifdef PWM_BRIDGE_TEST_HOOKS
+            /* test build only (firmware/build/uno-test): HEARTBEAT seq 0xEE hangs the MCU, so a
+             * test can prove the hardware watchdog resets it. Never in the shipped build. */
+            if (frame.type == MSG_HEARTBEAT && frame.seq == 0xEE)
+                for (;;) {
+                }
+#endif
             uint8_t n = board_handle(&board, &frame, millis(), reply);
             if (n) Serial.write(reply, n);
         }
