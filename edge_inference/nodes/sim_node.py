@@ -22,6 +22,7 @@ from ..diagnostics import ERROR, OK, WARN, FrequencyTask, Updater
 from ..params import declare_params, param
 from ..qos import reliable_qos, sensor_qos
 from ..sim.behaviors import BEHAVIOR_CLASSES, BehaviorRules
+from ..sim.board_link import BOARD_KINDS
 from ..sim.track import SHAPES, TrackConfig
 from ..sim.world import World
 
@@ -41,6 +42,8 @@ class SimConfig:
     command_source: str = param("board", "board: a pty board emulator the bridge talks to; "
                                 "topic: vehicle/command directly (no bridge)", choices=COMMAND_SOURCES,
                                 read_only=True)
+    board: str = param("emulator", "simulated board: emulator (Python, same state machine) or firmware "
+                       "(the real sketch in simavr)", choices=BOARD_KINDS, read_only=True)
     board_port: str = param("", "path of the simulated board's serial port (a symlink to a pty) that the "
                             "bridge opens; empty: a fresh temporary path (logged)", read_only=True)
     calibration_file: str = param("", "PWM calibration YAML (the bridge's); empty: config/calibration.yaml "
@@ -74,8 +77,8 @@ class SimNode(Node):
         if c.command_source == "board":
             from ..sim.board_link import BoardLink, load_sim_calibration
             self.board = BoardLink(c.board_port or None, load_sim_calibration(c.calibration_file),
-                                   watchdog_ms=c.board_watchdog_ms).start()
-            self.get_logger().info(f"simulated board on {self.board.port_path}")
+                                   watchdog_ms=c.board_watchdog_ms, kind=c.board).start()
+            self.get_logger().info(f"simulated board ({c.board}) on {self.board.port_path}")
         else:
             self.create_subscription(VehicleCommand, "vehicle/command", self._on_command, reliable_qos())
         self.pub_pose = self.create_publisher(PoseStamped, "sim/pose", sensor_qos())
@@ -183,12 +186,13 @@ class SimNode(Node):
             stat.summary(OK, "driven by vehicle/command")
             return
         stat.add("port", self.board.port_path)
+        stat.add("board", self.board.kind)
+        stat.add("applied_us", "{} {}".format(*self.board.applied_us()))
         mode = self.board.mode
-        stat.add("mode", mode)
         from .. import serial_protocol as sp
-        if self.board.board.commands_received == 0:
+        if self.board.commands_received == 0:
             stat.summary(ERROR, "no command frames from the bridge yet")
-        elif mode != sp.MODE_AUTO:
+        elif mode is not None and mode != sp.MODE_AUTO:
             stat.summary(WARN, f"board not in auto mode (mode {mode}): car held at neutral")
         else:
             stat.summary(OK, "board applying bridge commands")

@@ -171,7 +171,7 @@ def _live(name: str):
         if loop.graph.nodes:
             sim = next((n for n in loop.graph.nodes if n.get_name() == "sim_node"), None)
             if sim is not None and sim.board is not None:
-                pwm = "{}/{}".format(*sim.board.board.applied_us)
+                pwm = "{}/{}".format(*sim.board.applied_us())
         track_len = loop.scorer.track.length
         print(f"[{name:>6} {now:5.1f}s] lap {r.laps_completed} {r.distance_m % track_len:5.1f}/{track_len:.1f} m  "
               f"cte {r.mean_cte_m:.3f}/{r.max_cte_m:.3f} m  off-track {r.off_track_events}  cmd {rate:4.1f} Hz  "

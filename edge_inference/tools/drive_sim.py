@@ -40,6 +40,8 @@ def add_args(p) -> None:
     p.add_argument("--timeout", type=float, default=0.0, help="give up after this many s (0: 30 s per lap + 15 s)")
     p.add_argument("--mode", choices=("graph", "direct"), default="graph")
     p.add_argument("--track-shape", default="oval", choices=("oval", "bean", "circle"))
+    p.add_argument("--board", default="emulator", choices=("emulator", "firmware"),
+                   help="graph mode: the Python board emulator or the real firmware in simavr")
     p.add_argument("--json", default="", help="write the score here")
     p.add_argument("--quiet", action="store_true")
 
@@ -149,7 +151,7 @@ class ClosedLoop:
     """
 
     def __init__(self, model: str, backend: str, track_shape: str = "oval", with_behavior: bool = False,
-                 behavior_model: str = "", behavior_backend: str = "temporary", enable_log: bool = False):
+                 behavior_model: str = "", behavior_backend: str = "temporary", board: str = "emulator"):
         import rclpy
         from geometry_msgs.msg import PoseStamped
         from rclpy.executors import SingleThreadedExecutor
@@ -169,7 +171,7 @@ class ClosedLoop:
         overrides = {
             "camera_node": {"camera_source": f"sim:track_shape={track_shape}"},
             "pwm_bridge_node": {"serial_port": port, "arm_on_connect": True},
-            "sim_node": {"board_port": port, **track_params},
+            "sim_node": {"board_port": port, "board": board, **track_params},
             "behavior_node": {"backend": behavior_backend, "model_path": behavior_model},
         }
         if model != EXPERT:
@@ -277,8 +279,8 @@ class ClosedLoop:
 
 
 def drive_graph(model: str, backend: str, laps: int, timeout_s: float, track_shape: str = "oval",
-                quiet: bool = False) -> dict:
-    loop = ClosedLoop(model, backend, track_shape)
+                quiet: bool = False, board: str = "emulator") -> dict:
+    loop = ClosedLoop(model, backend, track_shape, board=board)
     try:
         def report(lp):
             if quiet or int(lp.elapsed() * 4) % 8:
@@ -289,7 +291,8 @@ def drive_graph(model: str, backend: str, laps: int, timeout_s: float, track_sha
                   flush=True)
         reason = loop.drive(laps, timeout_s, report)
         return score_dict(loop.scorer.result(), loop.stats, loop.elapsed(), model=model,
-                          backend=backend if model != EXPERT else EXPERT, mode="graph", stop_reason=reason)
+                          backend=backend if model != EXPERT else EXPERT, mode="graph", board=board,
+                          stop_reason=reason)
     finally:
         loop.close()
 
@@ -374,7 +377,7 @@ def run(args) -> int:
         print(f"drive-sim: model {args.model} not found")
         return 2
     if args.mode == "graph":
-        result = drive_graph(args.model, args.backend, args.laps, timeout, args.track_shape, args.quiet)
+        result = drive_graph(args.model, args.backend, args.laps, timeout, args.track_shape, args.quiet, args.board)
     else:
         result = drive_direct(args.model, args.backend, args.laps, timeout, args.track_shape)
     print_table([result])
