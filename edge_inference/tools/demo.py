@@ -39,6 +39,9 @@ def register(sub) -> None:
     p.add_argument("--skip-expert", action="store_true")
     p.add_argument("--json", default="artifacts/demo_score.json", help="write the score table here")
     p.add_argument("--backend", default="cpu", choices=["cpu"], help="only the CPU backend is simulated")
+    p.add_argument("--board", default="auto", choices=["auto", "firmware", "emulator"],
+                   help="simulated board: the real firmware in simavr (auto: when its Debian packages are "
+                        "installed) or the Python board emulator")
     p.set_defaults(func=run)
 
 
@@ -180,17 +183,30 @@ def _live(name: str):
     return tick
 
 
-def drive(name: str, model: str, backend: str, fsq_dir: Path | None, laps: int, timeout_s: float) -> dict:
+def choose_board(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    from ..firmware_sim import missing_packages
+    missing = missing_packages()
+    if missing:
+        print(f"demo: board = Python emulator (the firmware in simavr needs Debian packages {missing})", flush=True)
+        return "emulator"
+    return "firmware"
+
+
+def drive(name: str, model: str, backend: str, fsq_dir: Path | None, laps: int, timeout_s: float,
+          board: str = "emulator") -> dict:
     print(f"\n--- {name}: {'expert (pure pursuit on the true pose)' if model == EXPERT else f'{model} on {backend}'}",
           flush=True)
     loop = ClosedLoop(model, backend, with_behavior=fsq_dir is not None,
-                      behavior_model=str(fsq_dir) if fsq_dir else "", behavior_backend="onnxruntime-int8")
+                      behavior_model=str(fsq_dir) if fsq_dir else "", behavior_backend="onnxruntime-int8",
+                      board=board)
     try:
         reason = loop.drive(laps, timeout_s, _live(name))
         st = loop.stats
         behavior_acc = round(st.behavior_hits / st.behaviors, 3) if st.behaviors else None
         return score_dict(loop.scorer.result(), st, loop.elapsed(), run=name, model=model,
-                          backend=backend if model != EXPERT else EXPERT, stop_reason=reason,
+                          backend=backend if model != EXPERT else EXPERT, board=board, stop_reason=reason,
                           behavior_agreement=behavior_acc)
     finally:
         loop.close()
@@ -200,6 +216,9 @@ def run(args) -> int:
     act, fsq, build_s = resolve_models(Path(args.models), args.retrain)
     print(f"demo: ACT policy {act or 'temporary heuristic (no trained ACT)'}, FSQ behavior model {fsq}", flush=True)
     runs = RUNS if act is not None else (("temporary", "temporary"),)
+    board = choose_board(args.board)
+    print(f"demo: loop = camera_node (sim) -> policy_node -> pwm_bridge_node -> pty -> {board} board -> "
+          "sim_node dynamics", flush=True)
     timeout = args.duration if args.duration > 0 else 40.0 * args.laps + 20.0
     rows = []
     t0 = time.monotonic()
@@ -207,9 +226,9 @@ def run(args) -> int:
         for name, backend in runs:
             if name == "fp32" and args.skip_fp32:
                 continue
-            rows.append(drive(name, str(act) if act else "", backend, fsq, args.laps, timeout))
+            rows.append(drive(name, str(act) if act else "", backend, fsq, args.laps, timeout, board))
         if not args.skip_expert:
-            rows.append(drive("expert", EXPERT, EXPERT, None, args.laps, timeout))
+            rows.append(drive("expert", EXPERT, EXPERT, None, args.laps, timeout, board))
     except KeyboardInterrupt:
         print("\ndemo: interrupted", flush=True)
     for r in rows:
