@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import rclpy
 import rclpy.executors
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_srvs.srv import SetBool
@@ -127,7 +128,10 @@ class PolicyNode(Node):
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._worker_loop, name="policy_inference", daemon=True)
         self._worker.start()
-        self.timer = self.create_timer(1.0 / self.cfg.control_rate, self._on_control_tick)
+        # Own callback group: on a multi-threaded executor (`edge-inference up`) a tick never waits
+        # behind an image callback or another node's work.
+        self.timer = self.create_timer(1.0 / self.cfg.control_rate, self._on_control_tick,
+                                       callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(
             f"policy: backend={self.runner.backend_name} mode={self.sched_cfg.mode} chunk={self.runner.chunk_size} "
             f"dt={self.runner.dt:.4f}s enabled={self.cfg.enabled}")
