@@ -115,22 +115,22 @@ class Dashboard:
         rows = []
         for name, m in sorted(self.models.items()):
             inf, e2e = percentiles_ms(m.inference_ms), percentiles_ms(m.end_to_end_ms)
-            fmt = (lambda p: "-" if p is None else f"{p[0]:.1f} / {p[1]:.1f}")
+            fmt = (lambda p: "-" if p is None else f"{p[0]:.1f}/{p[1]:.1f}")
             rows.append((name, m.backend, fmt(inf), fmt(e2e), f"{m.rate_hz:.1f}", str(m.dropped_frames)))
         return rows
 
     def vehicle_lines(self) -> list[str]:
         c, s, b = self.command, self.state, self.behavior
         lines = [
-            "command  " + ("-" if c is None else
+            "command:  " + ("-" if c is None else
                           f"steering {c.steering:+.2f}  throttle {c.throttle:+.2f}  source {SOURCE_NAMES.get(c.source, c.source)}"),
-            "board    " + ("-" if s is None else
+            "board:    " + ("-" if s is None else
                           f"mode {MODE_NAMES.get(s.mode, s.mode)}  armed {'yes' if s.armed else 'no'}  "
                           f"PWM {s.steering_us}/{s.throttle_us} us  rtt {s.rtt_ms:.1f} ms"),
-            "link     " + ("-" if s is None else LINK_NAMES.get(s.link, str(s.link))
+            "link:     " + ("-" if s is None else LINK_NAMES.get(s.link, str(s.link))
                           + ("  failsafe " + ",".join(n for bit, n in FLAG_NAMES.items() if s.failsafe_flags & bit)
                              if s.failsafe_flags else "")),
-            "behavior " + ("-" if b is None else f"{b.label} ({100 * b.confidence:.0f}%)  latency {b.latency_ms:.1f} ms"),
+            "behavior: " + ("-" if b is None else f"{b.label} ({100 * b.confidence:.0f}%)  latency {b.latency_ms:.1f} ms"),
         ]
         return lines
 
@@ -140,27 +140,29 @@ class Dashboard:
         return [f"{LEVEL_NAMES.get(lvl, lvl):5s} {name}: {msg}" for lvl, name, msg in sorted(bad, reverse=True)]
 
 
-def render(dash: Dashboard, now: float, title: str):
-    """The rich renderable of the whole dashboard."""
+def render(dash: Dashboard, now: float, title: str, height: int = 24):
+    """The rich renderable of the whole dashboard, at most ``height`` lines (an 80x24 SSH terminal fits)."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
-    topics = Table(title=title, expand=False)
+    topics = Table(box=None, expand=False, padding=(0, 1), header_style="bold")
     for col, just in (("topic", "left"), ("Hz", "right"), ("age s", "right"), ("msgs", "right")):
         topics.add_column(col, justify=just)
     for row in dash.topic_rows(now):
         topics.add_row(*row, style="dim" if row[2] == "-" else None)
-    models = Table(title="models (latency ms p50 / p95)", expand=False)
-    for col in ("model", "backend", "inference", "end-to-end", "Hz", "dropped"):
+    models = Table(box=None, expand=False, padding=(0, 1), header_style="bold")
+    for col in ("model", "backend", "infer ms", "e2e ms", "Hz", "dropped"):
         models.add_column(col)
     for row in dash.model_rows():
         models.add_row(*row)
-    n_diag = len(dash.diagnostics)
     problems = dash.problem_lines()
-    diag_head = f"diagnostics: {n_diag} statuses, {len(problems)} not OK"
-    parts = [topics, models, Text("\n".join(dash.vehicle_lines())), Text(diag_head, style="bold")]
-    parts += [Text(line, style="red" if line.startswith("ERROR") else "yellow") for line in problems[:8]]
+    parts = [Text(title + "   (latencies p50/p95)", style="bold"), Text("\n".join(dash.vehicle_lines())), topics, models,
+             Text(f"diagnostics: {len(dash.diagnostics)} statuses, {len(problems)} not OK", style="bold")]
+    used = 1 + len(dash.vehicle_lines()) + (1 + len(TOPICS)) + (1 + len(dash.models)) + 1
+    room = max(1, height - used - 1)  # the last line stays free so the terminal does not scroll
+    parts += [Text(line, style="red" if line.startswith("ERROR") else "yellow", no_wrap=True, overflow="ellipsis")
+              for line in problems[:room]]
     return Group(*parts)
 
 
@@ -175,6 +177,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import importlib
+    import os
 
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -199,22 +202,22 @@ def run(args) -> int:
     ex.add_node(node)
     console = Console()
     t0 = time.monotonic()
-    title = "edge-inference top  (ROS_DOMAIN_ID {})".format(__import__("os").environ.get("ROS_DOMAIN_ID", "0"))
+    title = f"edge-inference top  (ROS_DOMAIN_ID {os.environ.get('ROS_DOMAIN_ID', '0')})"
     try:
         if args.once:
             while time.monotonic() - t0 < duration:
                 ex.spin_once(timeout_sec=0.05)
-            console.print(render(dash, time.monotonic(), title))
+            console.print(render(dash, time.monotonic(), title, console.height))
             return 0
         period = 1.0 / args.refresh_hz
-        with Live(render(dash, time.monotonic(), title), console=console, auto_refresh=False,
+        with Live(render(dash, time.monotonic(), title, console.height), console=console, auto_refresh=False,
                   screen=False) as live:
             next_draw = time.monotonic()
             while time.monotonic() - t0 < duration:
                 ex.spin_once(timeout_sec=0.05)
                 now = time.monotonic()
                 if now >= next_draw:
-                    live.update(render(dash, now, title), refresh=True)
+                    live.update(render(dash, now, title, console.height), refresh=True)
                     next_draw = now + period
     except KeyboardInterrupt:
         pass
