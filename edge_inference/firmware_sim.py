@@ -144,13 +144,20 @@ class SimBoard:
         return self.rx_idle_sim_us[count - 1] if ok else None
 
     def wait_pwm(self, predicate, timeout_s: float) -> tuple[float, int, int, int] | None:
-        """First PWM report (from now on or the current one) where ``predicate(steer, throttle)``."""
+        """First PWM report, the current one or any later one, where ``predicate(steer, throttle)``.
+
+        Every report is checked, so a short-lived state (pins off during a reset) is not missed."""
+        with self._cond:
+            cursor = [max(0, len(self.pwm_history) - 1)]
         found: list = []
 
         def check() -> bool:
-            if self.pwm_history and predicate(*self.pwm_history[-1][1:3]):
-                found.append(self.pwm_history[-1])
-                return True
+            while cursor[0] < len(self.pwm_history):
+                entry = self.pwm_history[cursor[0]]
+                cursor[0] += 1
+                if predicate(*entry[1:3]):
+                    found.append(entry)
+                    return True
             return False
         return found[0] if self._wait(check, timeout_s) else None
 

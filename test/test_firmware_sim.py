@@ -143,8 +143,8 @@ def test_command_round_trip_and_board_watchdog(board):
               "after the last command; timeout 250 ms")
         assert WATCHDOG_S <= dt_sim <= WATCHDOG_S + 0.02, dt_sim
         assert dt <= WATCHDOG_S + 0.35, dt  # wall clock: loose (the simulation may lag on a busy host)
-        t = link.telemetry()
-        assert t.mode == sp.MODE_FAILSAFE and t.flags & sp.FLAG_WATCHDOG and t.armed, t
+        t = link.telemetry(lambda t: t.mode == sp.MODE_FAILSAFE)  # skips frames sent before neutral
+        assert t.flags & sp.FLAG_WATCHDOG and t.armed and (t.steering_us, t.throttle_us) == (1500, 1500), t
         # a fresh command resumes driving
         link.send(sp.encode_command, 1600, 1600)
         assert board.wait_pwm(lambda s, t: (s, t) == (1600, 1600), 1.0)
@@ -353,7 +353,7 @@ def test_hardware_watchdog_resets_a_hung_mcu_to_neutral(firmware):
             print(f"\nhung MCU: hardware watchdog reset after {dt_ms:.1f} ms (board time; WDTO_120MS)")
             assert 100.0 <= dt_ms <= 200.0
             assert board.wait_pwm(lambda s, t: (s, t) == (1500, 1500), 2.0), "no neutral after the reboot"
-            t = link.telemetry(timeout_s=3.0)
+            t = link.telemetry(lambda t: (t.steering_us, t.throttle_us) == (1500, 1500), timeout_s=3.0)
             assert (t.mode, t.armed) == (sp.MODE_DISARMED, False)  # rebooted: disarmed until the host arms
         finally:
             link.close()
