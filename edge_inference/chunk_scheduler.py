@@ -124,6 +124,7 @@ class SchedulerStats:
     actions_skipped: int = 0  # actions already in the past when their chunk arrived
     neutral_ticks: int = 0
     policy_ticks: int = 0
+    time_jumps: int = 0  # the clock went backwards (sim restart, bag loop): plan dropped
 
 
 @dataclass
@@ -144,6 +145,7 @@ class ChunkScheduler:
         self._chunk_size = 0
         self._newest_t0_ns: int | None = None
         self._blocked_reason: str | None = None  # set after a non-finite chunk
+        self._last_now_ns: int | None = None  # last tick time, to notice the clock going backwards
 
     # -- control ---------------------------------------------------------------------------
     def reset(self) -> None:
@@ -225,6 +227,11 @@ class ChunkScheduler:
 
     def action_at(self, now_ns: int) -> ScheduledAction:
         """The action to apply at control tick ``now_ns``."""
+        if self._last_now_ns is not None and now_ns < self._last_now_ns:
+            # Every stamp we hold belongs to a timeline that no longer exists.
+            self.reset()
+            self.stats.time_jumps += 1
+        self._last_now_ns = now_ns
         result = self._select(now_ns)
         if result.is_neutral:
             self.stats.neutral_ticks += 1

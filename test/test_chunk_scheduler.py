@@ -256,6 +256,18 @@ def test_disabled_and_no_chunk_are_neutral_and_enable_starts_fresh():
     assert sched.action_at(2 * DT_NS).reason == "no_chunk"  # the old plan is forgotten
 
 
+def test_clock_going_backwards_drops_the_plan_and_accepts_the_new_timeline():
+    """Sim restart / bag loop: stamps from the old timeline must not block the new one."""
+    sched = ChunkScheduler(SchedulerConfig(mode="async"))
+    t0 = 50 * NS
+    sched.add_chunk(np.full((H, 2), 0.2), t0, DT, t0)
+    assert not sched.action_at(t0 + DT_NS).is_neutral
+    restart = 1 * NS
+    assert sched.action_at(restart).reason == "no_chunk" and sched.stats.time_jumps == 1
+    assert sched.add_chunk(np.full((H, 2), -0.2), restart, DT, restart) == "ok"
+    np.testing.assert_allclose(sched.action_at(restart + DT_NS).values, [-0.2, -0.2])
+
+
 def test_actions_are_clipped_to_the_limit():
     sched = ChunkScheduler(SchedulerConfig(action_limit=1.0))
     sched.add_chunk(np.array([[3.0, -7.0]] * 4), 0, DT, 0)

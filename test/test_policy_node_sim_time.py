@@ -63,5 +63,12 @@ def test_sim_time_commands_stamps_and_staleness(ros_context):
         tail = commands[n:]
         assert tail and tail[-1].source == VehicleCommand.SOURCE_NEUTRAL
         assert node.last_reason in ("stale", "exhausted")
+        # the simulator restarts: sim time jumps back to the start; the policy picks up the new timeline
+        sim["now"], sim["images"] = SIM_START_NS, True
+        n = len(commands)
+        run_clock(1.5)
+        assert node.scheduler.stats.time_jumps >= 1
+        assert any(c.source == VehicleCommand.SOURCE_POLICY for c in commands[n:])
+        assert all(c.header.stamp.sec < SIM_START_NS // NS + 2 for c in commands[-10:])
     finally:
         h.close()

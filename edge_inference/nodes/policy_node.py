@@ -169,7 +169,11 @@ class PolicyNode(Node):
     def _on_control_tick(self) -> None:
         now = self.get_clock().now().nanoseconds
         with self._lock:
+            jumps = self.scheduler.stats.time_jumps
             action = self.scheduler.action_at(now)
+            if self.scheduler.stats.time_jumps != jumps:
+                self._last_used_stamp_ns = -1  # frames of the new timeline have smaller stamps
+                self.get_logger().warning("clock jumped backwards: dropped the current plan")
             if self.scheduler.wants_chunk(now):
                 self._wake.notify()
         msg = VehicleCommand()
