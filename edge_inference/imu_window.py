@@ -8,7 +8,8 @@ timestamp and linearly interpolated onto a regular grid anchored at the first
 sample. A grid point is only emitted once the newest IMU sample is
 ``reorder_tolerance`` past it, so mildly out-of-order samples still land in the
 right place. A gap longer than ``max_gap`` between IMU samples resets the window
-(interpolating across it would invent motion). The magnetometer is optional:
+(interpolating across it would invent motion); so does a jump back in time
+(simulator restart, bag loop). The magnetometer is optional:
 without a sample within ``mag_timeout`` its columns are zeros and the window is
 flagged so the node can raise a diagnostic warning.
 """
@@ -130,7 +131,8 @@ class ImuWindower:
         if not np.isfinite(v).all():
             self.stats.invalid_samples += 1
             return []
-        if self._imu_t and stamp_ns - self._imu_t[-1] > self._gap_ns:
+        if self._imu_t and abs(stamp_ns - self._imu_t[-1]) > self._gap_ns:
+            # A gap, or the clock jumped back (sim restart, bag loop): start a new window either way.
             self.stats.resets += 1
             self.reset()
         if self._grid0_ns is not None and stamp_ns <= self._grid_time(self._next_row - 1):

@@ -76,7 +76,8 @@ def test_samples_older_than_emitted_rows_are_dropped_and_counted():
     stream = samples(100.0, 3.0)
     feed(w, stream)
     before = w.stats.rows
-    assert w.add_imu(stream[10][0] + 1, np.zeros(3), np.zeros(3)) == []
+    # 40 ms before the newest sample (within max_gap, so not a new timeline) but behind the emitted rows
+    assert w.add_imu(stream[-5][0] + 1, np.zeros(3), np.zeros(3)) == []
     assert w.stats.late_samples == 1 and w.stats.rows == before
 
 
@@ -116,6 +117,14 @@ def test_gap_resets_the_window_instead_of_interpolating_across_it():
     assert after and after[0].stamp_ns == T_BASE + 3 * NS + round(99 * NS / 50)
     for win in after:
         np.testing.assert_allclose(win.data[:, :6], expected_rows(win), atol=2e-3)
+
+
+def test_clock_jumping_back_restarts_the_window():
+    w = ImuWindower(WindowConfig(stride=25))
+    assert feed(w, samples(100.0, 2.5, start_s=10.0))
+    again = feed(w, samples(100.0, 2.5, start_s=0.0))  # sim restarted at t = 0
+    assert w.stats.resets == 1 and w.stats.late_samples == 0
+    assert again and again[0].stamp_ns == T_BASE + round(99 * NS / 50)
 
 
 def test_short_dropouts_below_max_gap_are_interpolated():
