@@ -86,6 +86,11 @@ def test_command_reaches_board_and_silence_goes_neutral(rig):
     assert diag["serial link"].level == 0 and link["link"] == "up" and int(link["frames_received"]) > 0
     assert float(dict(diag["round trip"].values)["latency_ms_p50"]) > 0.0
     assert dict(diag["safety"].values)["watchdog_trips"] == str(trips + 1)
+    # the bridge stalls (no frames at all): the board's own watchdog takes over, and it is reported
+    node.send_timer.cancel()
+    assert spin_until(ex, lambda: board.mode == sp.MODE_FAILSAFE and node.board_watchdog_trips == 1, 3.0)
+    node.send_timer.reset()
+    assert spin_until(ex, lambda: board.mode == sp.MODE_AUTO, 2.0)
     # line noise from the board: counted, flagged in vehicle/state and diagnostics, link stays up
     board.inject_bytes(b"\xaa\x04\x01\x07\x00\x00\x00\x00\x12\x34\x55" + bytes(range(0, 256, 7)))
     assert spin_until(ex, lambda: got["state"][-1].failsafe_flags & VehicleState.FLAG_CRC_ERRORS, 2.0)

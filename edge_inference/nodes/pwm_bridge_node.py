@@ -49,6 +49,7 @@ class PwmBridgeNode(Node):
         self.version: sp.Version | None = None
         self.telemetry: sp.Telemetry | None = None
         self.board_rx_errors = 0
+        self.board_watchdog_trips = 0  # times the board itself went to failsafe (no command in 250 ms)
         self.frames_sent = 0
         self.last_output: tuple[int, int, str] | None = None
         self._port: serial.Serial | None = None
@@ -190,6 +191,7 @@ class PwmBridgeNode(Node):
         with self._state_lock:
             self.link.on_failure(time.monotonic(), reason)
         self.version = None
+        self.telemetry = None  # a reconnect must not report the old connection's state
 
     def _reader_loop(self) -> None:
         while self._running:
@@ -241,7 +243,11 @@ class PwmBridgeNode(Node):
             with self._state_lock:
                 self.link.on_handshake(now)
         elif t == sp.MsgType.TELEMETRY:
-            self.telemetry = sp.decode_telemetry(frame)
+            telemetry = sp.decode_telemetry(frame)
+            previous = self.telemetry
+            if telemetry.mode == sp.MODE_FAILSAFE and (previous is None or previous.mode != sp.MODE_FAILSAFE):
+                self.board_watchdog_trips += 1
+            self.telemetry = telemetry
             self.board_rx_errors = self.telemetry.crc_errors
             self.pub_state.publish(self._state_msg())
         elif t in (sp.MsgType.COMMAND_ACK, sp.MsgType.HEARTBEAT_ACK):
@@ -316,6 +322,7 @@ class PwmBridgeNode(Node):
             stat.add("estop_latched", core.estop_latched)
             stat.add("arm_requested", core.arm_requested)
             stat.add("watchdog_trips", core.watchdog_trips)
+            stat.add("board_watchdog_trips", self.board_watchdog_trips)
             stat.add("rejected_commands", core.rejected)
             stat.add("last_reject_reason", core.last_reject_reason)
             out = self.last_output
