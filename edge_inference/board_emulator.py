@@ -76,7 +76,8 @@ class BoardLogic:
         elif watchdog or self.command_us is None:
             self.mode, self.applied = sp.MODE_FAILSAFE, self.neutral()
         else:
-            self.mode, self.applied = sp.MODE_AUTO, (self.clamp(0, self.command_us[0]), self.clamp(1, self.command_us[1]))
+            self.mode = sp.MODE_AUTO
+            self.applied = (self.clamp(0, self.command_us[0]), self.clamp(1, self.command_us[1]))
         self.flags = flags
 
     def handle(self, frame: sp.Frame, now_ms: float) -> list[bytes]:

@@ -41,7 +41,8 @@ class ChannelCalibration:
             raise CalibrationError(f"{name}: need {PULSE_MIN_US} <= min_us < max_us <= {PULSE_MAX_US}, "
                                    f"got min_us={self.min_us} max_us={self.max_us}")
         if not self.min_us <= self.neutral_us <= self.max_us:
-            raise CalibrationError(f"{name}: center_us+trim_us={self.neutral_us} outside [{self.min_us}, {self.max_us}]")
+            raise CalibrationError(f"{name}: center_us+trim_us={self.neutral_us} "
+                                   f"outside [{self.min_us}, {self.max_us}]")
         for key, lo, hi in (("deadband", 0.0, 0.5), ("limit", 0.0, 1.0), ("max_rate", 0.0, 1000.0)):
             v = getattr(self, key)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi):
@@ -100,7 +101,8 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: dict) -> "Calibration":
         if not isinstance(data, dict):
-            raise CalibrationError(f"calibration must be a mapping with 'steering' and 'throttle', got {type(data).__name__}")
+            raise CalibrationError("calibration must be a mapping with 'steering' and 'throttle', "
+                                   f"got {type(data).__name__}")
         unknown = set(data) - {"steering", "throttle"}
         if unknown:
             raise CalibrationError(f"unknown calibration sections: {sorted(unknown)}")
