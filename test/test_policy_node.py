@@ -40,11 +40,11 @@ class NanRunner(SlowRunner):
         return out
 
 
-def make_image(stamp, width=64, height=48):
+def make_image(stamp, width=64, height=48, encoding="rgb8"):
     from sensor_msgs.msg import Image
     msg = Image()
     msg.header.stamp = stamp
-    msg.height, msg.width, msg.encoding, msg.step = height, width, "rgb8", width * 3
+    msg.height, msg.width, msg.encoding, msg.step = height, width, encoding, width * 3
     msg.data = array.array("B", bytes(width * height * 3))  # array: no per-byte Python checks
     return msg
 
@@ -73,10 +73,11 @@ class Harness(NodeHarness):
         self.pub_state = self.probe.create_publisher(VehicleState, "vehicle/state", reliable_qos())
         self.probe.create_timer(1.0 / 30.0, self._publish_frame)
         self.VehicleCommand, self.VehicleState = VehicleCommand, VehicleState
+        self.encoding = "rgb8"
         self.start()
 
     def _publish_frame(self):
-        self.pub_image.publish(make_image(self.probe.get_clock().now().to_msg()))
+        self.pub_image.publish(make_image(self.probe.get_clock().now().to_msg(), encoding=self.encoding))
 
 
 def command_window(h: Harness, runner: SlowRunner, seconds: float) -> dict:
@@ -185,3 +186,16 @@ def test_model_exception_is_reported_and_goes_neutral_until_the_next_good_chunk(
     assert sources == {h.VehicleCommand.SOURCE_NEUTRAL, h.VehicleCommand.SOURCE_POLICY}  # recovers each time
     good = runner.calls - h.node.inference_errors
     assert good - 1 <= len(h.chunks) <= good  # failed inferences publish no chunk (one may be in flight at close)
+
+
+@pytest.mark.timeout(60)
+def test_unsupported_image_encoding_is_reported_and_commands_stay_neutral(ros_context):
+    runner = SlowRunner(delay_s=0.0)
+    h = Harness(ros_context, runner, enabled=True, mode="queue")
+    h.encoding = "yuv422"
+    try:
+        assert h.wait_for(lambda: h.node.inference_errors >= 3 and len(h.commands) >= 10, 10.0)
+        assert "yuv422" in h.node.last_error and runner.calls == 0
+    finally:
+        h.close()
+    assert all(m.source == h.VehicleCommand.SOURCE_NEUTRAL for _, m in h.commands)

@@ -225,7 +225,7 @@ class PolicyNode(Node):
                     self.last_inference_failed = True
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     self.scheduler.fault("inference_error")  # neutral now, not after max_action_age
-                self.get_logger().error(f"inference failed: {self.last_error}", throttle_duration_sec=2.0)
+                self.get_logger().error(f"frame -> chunk failed: {self.last_error}", throttle_duration_sec=2.0)
 
     def _infer(self, frame: Image, state: np.ndarray, t_received: float) -> None:
         t_start = time.perf_counter()
