@@ -164,3 +164,40 @@ def test_policy_node_latency_levels_follow_its_threshold_parameters(ros_context)
         ex.shutdown()
         probe.destroy_node()
         node.destroy_node()
+
+
+def test_behavior_stats_count_the_imu_samples_the_windower_dropped(ros_context):
+    from sensor_msgs.msg import Imu
+
+    from edge_inference.nodes.behavior_node import BehaviorNode
+    from edge_inference.qos import sensor_qos
+    from edge_inference.ros_time import ns_to_stamp
+    from edge_inference_msgs.msg import InferenceStats
+    node = BehaviorNode(context=ros_context, parameter_overrides=[Parameter("stride", value=10)])
+    probe = Node("behavior_stats_probe", context=ros_context)
+    stats = []
+    probe.create_subscription(InferenceStats, "behavior/stats", stats.append, reliable_qos(50))
+    pub = probe.create_publisher(Imu, "imu/data_raw", sensor_qos(10))
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(node)
+    ex.add_node(probe)
+    try:
+        assert spin_until(ex, lambda: pub.get_subscription_count() > 0, 10)
+        t0 = probe.get_clock().now().nanoseconds - 4_000_000_000
+        duplicates = 0
+        for i in range(200):                  # 4 s at 50 Hz, every 20th sample sent twice
+            for _ in range(2 if i % 20 == 5 else 1):
+                m = Imu()
+                m.header.stamp = ns_to_stamp(t0 + i * 20_000_000)
+                m.linear_acceleration.z = 9.81
+                pub.publish(m)
+                ex.spin_once(timeout_sec=0.0)
+                ex.spin_once(timeout_sec=0.0)
+            duplicates += i % 20 == 5
+        assert spin_until(ex, lambda: stats and stats[-1].dropped_frames > 0, 5), "no behavior/stats with drops"
+        assert stats[-1].dropped_frames <= duplicates
+        assert stats[-1].dropped_frames == node.windower.stats.duplicates + node.windower.stats.late_samples
+    finally:
+        ex.shutdown()
+        probe.destroy_node()
+        node.destroy_node()

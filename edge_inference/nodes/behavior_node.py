@@ -160,6 +160,8 @@ class BehaviorNode(Node):
         stats.postprocess_ms = float(postprocess_ms)
         stats.end_to_end_ms = float(state.latency_ms)
         stats.rate_hz = (len(self._window_times) - 1) / max(1e-6, now_wall - self._window_times[0])
+        w = self.windower.stats  # IMU samples the windower had to drop (duplicate, late, NaN/Inf)
+        stats.dropped_frames = w.duplicates + w.late_samples + w.invalid_samples
         self.pub_stats.publish(stats)
 
     # -- diagnostics ---------------------------------------------------------------------------
