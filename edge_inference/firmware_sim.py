@@ -13,6 +13,7 @@ same way it talks to a USB-serial Arduino.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -53,10 +54,13 @@ def build_firmware(firmware_dir: Path = FIRMWARE_DIR) -> FirmwarePaths:
     if missing:
         raise FirmwareToolsMissing("missing Debian packages: " + " ".join(missing)
                                    + " (`make apt` installs them where apt is permitted)")
-    proc = subprocess.run(["make", "-s", "-C", str(firmware_dir)], capture_output=True, text=True)
+    build = firmware_dir / "build"
+    build.mkdir(exist_ok=True)
+    with open(build / ".lock", "w") as lock:  # several test runs may share one checkout
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.run(["make", "-s", "-C", str(firmware_dir)], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"firmware build failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-    build = firmware_dir / "build"
     return FirmwarePaths(build / "uno" / "pwm_bridge.elf", build / "sim_board", build / "proto_host",
                          build / "uno-test" / "pwm_bridge.elf")
 
