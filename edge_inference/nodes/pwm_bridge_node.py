@@ -86,7 +86,7 @@ class PwmBridgeNode(Node):
             reason = self.core.on_command(msg.steering, msg.throttle, time.monotonic())
         if reason:
             self.get_logger().warning(f"rejected vehicle/command: {reason}; sending neutral",
-                                   throttle_duration_sec=1.0)
+                                      throttle_duration_sec=1.0)
 
     def _on_estop(self, req: SetBool.Request, resp: SetBool.Response) -> SetBool.Response:
         with self._state_lock:
@@ -94,7 +94,7 @@ class PwmBridgeNode(Node):
         self._sync_board_state(force=True)
         resp.success = True
         if req.data:
-            self._send(sp.encode_command, *self.mapper.neutral())  # don't wait for the next tick
+            self._send(sp.encode_command, *self.calibration.neutral_us())  # don't wait for the next tick
             resp.message = "e-stop latched: neutral and disarmed"
             self.get_logger().warning(resp.message)
         else:
@@ -168,7 +168,7 @@ class PwmBridgeNode(Node):
             with self._state_lock:
                 self.link.on_failure(now, f"open {self.cfg.serial_port}: {exc}")
             self.get_logger().warning(f"cannot open {self.cfg.serial_port}: {exc}; retrying",
-                                   throttle_duration_sec=5.0)
+                                      throttle_duration_sec=5.0)
             return
         with self._io_lock:
             self._port = port
@@ -227,6 +227,8 @@ class PwmBridgeNode(Node):
             self.link.on_frame(now)
         t = frame.msg_type
         if t == sp.MsgType.VERSION:
+            if self.link.state != LINK_CONNECTING:
+                return  # the answer to a repeated HELLO: already connected
             version = sp.decode_version(frame)
             if version.protocol != sp.PROTOCOL_VERSION:
                 with self._io_lock:
