@@ -66,6 +66,20 @@ def test_rate_is_not_diluted_right_after_start_and_ages_out():
     assert all(row[2] == "-" for row in dash.topic_rows(1.0))  # nothing received: no invented ages
 
 
+def test_problems_worst_first_and_silent_statuses_turn_stale():
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    dash = Dashboard(started=0.0)
+    dash.on_message("diagnostics", DiagnosticArray(status=[
+        DiagnosticStatus(name="a: ok", level=DiagnosticStatus.OK, message="fine"),
+        DiagnosticStatus(name="b: rate", level=DiagnosticStatus.WARN, message="slow"),
+        DiagnosticStatus(name="c: link", level=DiagnosticStatus.ERROR, message="down")]), now=10.0)
+    assert dash.problem_lines(11.0) == ["ERROR c: link: down", "WARN  b: rate: slow"]
+    dash.on_message("diagnostics", DiagnosticArray(status=[
+        DiagnosticStatus(name="b: rate", level=DiagnosticStatus.OK, message="ok")]), now=20.0)
+    lines = dash.problem_lines(21.0)   # a and c were not refreshed for 11 s: their nodes are gone
+    assert len(lines) == 2 and all(ln.startswith("STALE") for ln in lines) and "was: down" in " ".join(lines)
+
+
 @pytest.mark.timeout(240)
 def test_top_under_tmux_shows_the_running_demo(tmp_path):
     env = dict(os.environ, TERM="xterm-256color")

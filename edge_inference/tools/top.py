@@ -13,7 +13,8 @@ import collections
 import time
 from dataclasses import dataclass, field
 
-RATE_WINDOW_S = 2.0   # messages counted over this window for the rate column
+RATE_WINDOW_S = 2.0
+DIAG_STALE_S = 5.0    # diagnostics are published at ~1 Hz: silence this long means the node is gone   # messages counted over this window for the rate column
 LATENCY_WINDOW = 100  # InferenceStats samples kept per model for p50/p95
 
 # (key, topic, type name, qos, raw): raw topics are counted, never decoded
@@ -80,7 +81,7 @@ class Dashboard:
         self.command = None
         self.state = None
         self.behavior = None
-        self.diagnostics: dict[str, tuple[int, str]] = {}  # status name -> (level, message)
+        self.diagnostics: dict[str, tuple[int, str, float]] = {}  # status name -> (level, message, received s)
 
     def on_message(self, key: str, msg, now: float) -> None:
         self.topics[key].record(now)
@@ -99,7 +100,7 @@ class Dashboard:
         elif key == "diagnostics":
             from ..diagnostics import level_of  # noqa: PLC0415 - the CLI parser must not need ROS
             for s in msg.status:
-                self.diagnostics[s.name] = (level_of(s.level), s.message)
+                self.diagnostics[s.name] = (level_of(s.level), s.message, now)
 
     # -- text for the table (plain strings: testable, and readable in capture-pane) ---------
     def topic_rows(self, now: float) -> list[tuple[str, str, str, str]]:
@@ -134,9 +135,12 @@ class Dashboard:
         ]
         return lines
 
-    def problem_lines(self) -> list[str]:
-        from ..diagnostics import LEVEL_NAMES, OK  # noqa: PLC0415 - the CLI parser must not need ROS
-        bad = [(lvl, name, msg) for name, (lvl, msg) in self.diagnostics.items() if lvl != OK]
+    def problem_lines(self, now: float) -> list[str]:
+        """Non-OK statuses, worst first; a status not refreshed for DIAG_STALE_S is STALE (its node is gone)."""
+        from ..diagnostics import LEVEL_NAMES, OK, STALE  # noqa: PLC0415 - the CLI parser must not need ROS
+        current = {name: ((STALE, f"no update for {now - t:.0f} s (was: {msg})") if now - t > DIAG_STALE_S
+                          else (lvl, msg)) for name, (lvl, msg, t) in self.diagnostics.items()}
+        bad = [(lvl, name, msg) for name, (lvl, msg) in current.items() if lvl != OK]
         return [f"{LEVEL_NAMES.get(lvl, lvl):5s} {name}: {msg}" for lvl, name, msg in sorted(bad, reverse=True)]
 
 
@@ -156,7 +160,7 @@ def render(dash: Dashboard, now: float, title: str, height: int = 24):
         models.add_column(col)
     for row in dash.model_rows():
         models.add_row(*row)
-    problems = dash.problem_lines()
+    problems = dash.problem_lines(now)
     parts = [Text(title + "   (latencies p50/p95)", style="bold"), Text("\n".join(dash.vehicle_lines())), topics, models,
              Text(f"diagnostics: {len(dash.diagnostics)} statuses, {len(problems)} not OK", style="bold")]
     used = 1 + len(dash.vehicle_lines()) + (1 + len(TOPICS)) + (1 + len(dash.models)) + 1
