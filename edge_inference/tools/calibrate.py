@@ -18,8 +18,8 @@ board is disarmed and gets back the limits of the saved calibration.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
-import time
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -151,21 +151,26 @@ def run_session(client, session: CalibrationSession, lines: Iterable[str],
 
 
 def run(args) -> int:
-    from ..board_client import BoardClient
-    path = Path(args.file) if args.file else default_calibration_path()
-    cal = load_calibration(path) if path.is_file() else Calibration()
-    session = CalibrationSession(cal, path)
-    print("Put the car on a stand: the wheels will turn and the motor may spin.")
-    with BoardClient(args.port, args.baudrate) as client:
-        print(f"connected to {client.handshake()}")
+    import serial
 
-        def lines():
-            while True:
-                try:
-                    yield input(f"[{session.channel} {session.pulse[session.channel]} µs]> ")
-                except EOFError:
-                    return
-        run_session(client, session, lines(), print)
-    time.sleep(0.05)
+    from ..board_client import BoardClient, BoardTimeout
+    path = Path(args.file) if args.file else default_calibration_path()
+    try:
+        cal = load_calibration(path) if path.is_file() else Calibration()
+        session = CalibrationSession(cal, path)
+        with BoardClient(args.port, args.baudrate) as client:
+            print(f"connected to {client.handshake()}")
+            print("Put the car on a stand: the wheels will turn and the motor may spin.")
+
+            def lines():
+                while True:
+                    try:
+                        yield input(f"[{session.channel} {session.pulse[session.channel]} µs]> ")
+                    except EOFError:
+                        return
+            run_session(client, session, lines(), print)
+    except (serial.SerialException, BoardTimeout, CalibrationError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print("board disarmed")
     return 0
