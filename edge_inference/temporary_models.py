@@ -9,8 +9,10 @@ never branch on which one they hold:
   with attributes ``class_names window_length sample_rate_hz``.
 
 They are deliberately simple rules, not learned models: a lane-centroid steering
-heuristic and IMU threshold rules. They only have to produce plausible, finite,
-deterministic outputs so the graph can be exercised end to end.
+heuristic and IMU physics rules. They only have to produce plausible, finite,
+deterministic outputs so the graph can be exercised end to end (the policy
+heuristic does drive the simulated track, the behavior rules label simulated
+drives; see the tests).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import hashlib
 
 import numpy as np
 
+from .sim.behaviors import BEHAVIOR_CLASSES, BehaviorRules, instant_label
+
 DEFAULT_ACTION_NAMES = ("steering", "throttle")
-DEFAULT_BEHAVIOR_CLASSES = ("stationary", "driving", "turning", "bumpy")
-GRAVITY = 9.80665  # m/s²
+DEFAULT_BEHAVIOR_CLASSES = BEHAVIOR_CLASSES  # the simulator's behaviors: one vocabulary across the project
 
 
 class TemporaryPolicyRunner:
@@ -79,37 +82,44 @@ class TemporaryPolicyRunner:
 
 
 class TemporaryBehaviorRunner:
-    """Threshold rules on an IMU window -> softmax over class scores.
+    """Physics rules on an IMU window -> probabilities over the simulator's behavior classes.
 
-    Scores for the canonical classes (stationary, driving, turning, bumpy) come
-    from gyro z (turning), vertical-accel spread (bumpy) and horizontal-accel /
-    gyro activity (driving vs stationary). Config class names map onto these by
-    position; extra names get a constant low score.
+    Mirrors how the ground truth is defined (``sim.behaviors.instant_label``), from
+    IMU signals only: yaw rate from gyro z; speed from lateral accel / yaw rate
+    while turning, else from the accelerometer's vibration (its noise grows with
+    speed); hard braking from forward accel. Each sample gets a label, the window
+    probabilities are the label fractions (a sudden stop anywhere dominates, as in
+    ``window_label``). Config class names map by name; unknown names get ~0.
     """
 
     def __init__(self, class_names=DEFAULT_BEHAVIOR_CLASSES, window_length: int = 100,
-                 sample_rate_hz: float = 50.0, temperature: float = 0.5):
+                 sample_rate_hz: float = 50.0, rules: BehaviorRules | None = None,
+                 accel_noise: float = 0.08, vibration_per_mps: float = 0.15):
         self.class_names = list(class_names)
         if not self.class_names:
             raise ValueError("behavior model needs at least one class name")
         self.window_length = int(window_length)
         self.sample_rate_hz = float(sample_rate_hz)
-        self.temperature = float(temperature)
+        self.rules = rules or BehaviorRules()
+        self.accel_noise = float(accel_noise)  # m/s², accel noise at rest
+        self.vibration_per_mps = float(vibration_per_mps)  # m/s² of extra accel noise per m/s
         self.model_hash = _hash_of("temporary-behavior", *self.class_names, window_length, sample_rate_hz)
         self.backend_name = "temporary"
 
-    def scores(self, window: np.ndarray) -> np.ndarray:
-        """Canonical (4,) scores: [stationary, driving, turning, bumpy]."""
+    def sample_labels(self, window: np.ndarray) -> list[str]:
+        """One canonical label per sample of a (T, 9) window."""
         accel, gyro = window[:, 0:3], window[:, 3:6]
-        yaw_rate = float(np.abs(gyro[:, 2]).mean())  # rad/s
-        vertical_spread = float(accel[:, 2].std())  # m/s²
-        horizontal = float(np.linalg.norm(accel[:, :2], axis=1).std() + np.abs(gyro).mean())
-        return np.array([
-            1.0 - 4.0 * horizontal - 2.0 * yaw_rate - vertical_spread,  # stationary
-            4.0 * horizontal,  # driving
-            6.0 * yaw_rate - 0.5,  # turning
-            vertical_spread / (0.1 * GRAVITY) - 1.0,  # bumpy
-        ])
+        k = 5  # samples: averages sensor noise out of the rates and accelerations
+        kernel = np.ones(k) / k
+        yaw_rate = np.convolve(gyro[:, 2], kernel, mode="same")  # rad/s
+        forward = np.convolve(accel[:, 0], kernel, mode="same")  # m/s²
+        lateral = np.convolve(accel[:, 1], kernel, mode="same")
+        vibration = float(np.std(np.diff(accel[:, 2]))) / np.sqrt(2.0)  # z has no motion: pure noise
+        v_vibration = max(0.0, (vibration - self.accel_noise) / self.vibration_per_mps)
+        turning = np.abs(yaw_rate) > self.rules.turn_yaw_rate
+        speed = np.where(turning, np.abs(lateral) / np.maximum(np.abs(yaw_rate), 1e-3), v_vibration)
+        return [instant_label(self.rules, float(v), float(w), float(a))
+                for v, w, a in zip(speed, yaw_rate, forward)]
 
     def predict(self, window: np.ndarray) -> tuple[np.ndarray, int]:
         """(window_length, 9) -> (probabilities (C,) float32, fsq_code -1: no codebook)."""
@@ -118,13 +128,12 @@ class TemporaryBehaviorRunner:
             raise ValueError(f"behavior window must be ({self.window_length}, 9), got {window.shape}")
         if not np.isfinite(window).all():
             raise ValueError("behavior window contains NaN/Inf")
-        canonical = self.scores(window)
-        n = len(self.class_names)
-        logits = np.full(n, -5.0)
-        logits[: min(n, 4)] = canonical[: min(n, 4)]
-        z = logits / self.temperature
-        e = np.exp(z - z.max())
-        return (e / e.sum()).astype(np.float32), -1
+        labels = self.sample_labels(window)
+        counts = np.array([labels.count(name) for name in self.class_names], dtype=np.float64)
+        if "sudden_stop" in labels and "sudden_stop" in self.class_names:
+            counts[self.class_names.index("sudden_stop")] = len(labels)
+        probs = (counts + 0.01) / (counts + 0.01).sum()
+        return probs.astype(np.float32), -1
 
 
 def _hash_of(*parts) -> str:

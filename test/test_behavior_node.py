@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from dds_harness import NodeHarness
 
+from edge_inference.sim.behaviors import BEHAVIOR_CLASSES
+
 NS = 1_000_000_000
 REPO = Path(__file__).resolve().parents[1]
 HAPT_RAW = REPO.parent / "shared" / "data" / "hapt" / "RawData"
@@ -62,6 +64,7 @@ class Harness(NodeHarness):
             msg.header.frame_id = "imu_link"
             msg.linear_acceleration.z = 9.81
             msg.angular_velocity.z = yaw_rate
+            msg.linear_acceleration.y = 1.0 * yaw_rate  # centripetal at 1 m/s
             self.pub_imu.publish(msg)
             if mag and i % max(1, int(rate_hz // 50)) == 0:
                 m = self.MagneticField()
@@ -87,9 +90,9 @@ def test_imu_stream_gives_smoothed_behavior_states_and_mag_warning(ros_context):
         h.stream(2.6, yaw_rate=1.2)  # 100 Hz IMU, model at 50 Hz: first window after 2 s
         assert h.wait_for(lambda: len(h.states) >= 2, 5.0), f"no BehaviorState: {h.node.windower.stats}"
         s = h.states[-1]
-        assert s.label == "turning" and s.class_names[s.class_id] == "turning"
-        assert list(s.class_names) == ["stationary", "driving", "turning", "bumpy"]
-        assert len(s.probabilities) == 4 and abs(sum(s.probabilities) - 1.0) < 1e-4
+        assert s.label == "turn_left" and s.class_names[s.class_id] == "turn_left"
+        assert list(s.class_names) == list(BEHAVIOR_CLASSES)
+        assert len(s.probabilities) == len(BEHAVIOR_CLASSES) and abs(sum(s.probabilities) - 1.0) < 1e-4
         assert s.confidence == pytest.approx(s.probabilities[s.class_id])
         assert s.fsq_code == -1 and s.header.frame_id == "imu_link"
         stamp_ns = s.header.stamp.sec * NS + s.header.stamp.nanosec
@@ -100,7 +103,7 @@ def test_imu_stream_gives_smoothed_behavior_states_and_mag_warning(ros_context):
         h.stream(2.4, yaw_rate=0.0)
         assert h.wait_for(lambda: len(h.states) >= n + 10, 5.0)
         labels = [x.label for x in h.states[n:]]
-        assert labels[0] == "turning" and labels[-1] == "stationary"
+        assert labels[0] == "turn_left" and labels[-1] == "stationary"
         assert h.wait_for(lambda: h.diag_level("magnetometer") is not None, 3.0)
         level, message = h.diag_level("magnetometer")
         assert level == DiagnosticStatus.WARN and "magnetometer" in message

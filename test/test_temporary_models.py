@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from edge_inference.camera_sources import SyntheticSource
+from edge_inference.sim.behaviors import BEHAVIOR_CLASSES
+from edge_inference.sim.demonstrations import imu_windows
 from edge_inference.temporary_models import TemporaryBehaviorRunner, TemporaryPolicyRunner
 
 
@@ -29,25 +31,50 @@ def test_temporary_policy_follows_the_synthetic_road():
         runner.predict(frame, np.zeros(3))
 
 
+def window_of(speed=0.0, yaw_rate=0.0, forward=0.0, seed=0):
+    """(100, 9) IMU window of a steady motion, with the simulator's noise model (vibration grows with speed)."""
+    rng = np.random.default_rng(seed)
+    w = np.zeros((100, 9))
+    w[:, 0] = forward
+    w[:, 1] = speed * yaw_rate  # centripetal, m/s²
+    w[:, 2] = 9.80665
+    w[:, :3] += rng.normal(0, 0.08 + 0.15 * speed, (100, 3))
+    w[:, 5] = yaw_rate + rng.normal(0, 0.005, 100)
+    return w
+
+
 def test_temporary_behavior_runner_contract_and_rules():
-    runner = TemporaryBehaviorRunner(["stationary", "driving", "turning", "bumpy", "other"])
-    still = np.zeros((100, 9))
-    still[:, 2] = 9.81
-    probs, code = runner.predict(still)
-    assert probs.shape == (5,) and abs(probs.sum() - 1) < 1e-5 and code == -1
-    assert runner.class_names[int(np.argmax(probs))] == "stationary"
-    turning = still.copy()
-    turning[:, 5] = 1.0  # 1 rad/s yaw
-    assert runner.class_names[int(np.argmax(runner.predict(turning)[0]))] == "turning"
-    bumpy = still.copy()
-    bumpy[::2, 2] += 4.0
-    assert runner.class_names[int(np.argmax(runner.predict(bumpy)[0]))] == "bumpy"
+    runner = TemporaryBehaviorRunner(list(BEHAVIOR_CLASSES) + ["other"])
+    probs, code = runner.predict(window_of())
+    assert probs.shape == (8,) and abs(probs.sum() - 1) < 1e-5 and code == -1
+    assert probs[-1] < 0.01  # a name the rules do not know
+    label = lambda **kw: runner.class_names[int(np.argmax(runner.predict(window_of(**kw))[0]))]  # noqa: E731
+    assert label() == "stationary"
+    assert label(speed=0.5) == "straight_slow"
+    assert label(speed=1.3) == "straight_medium"
+    assert label(speed=2.5) == "straight_fast"
+    assert label(speed=1.0, yaw_rate=0.8) == "turn_left"
+    assert label(speed=1.0, yaw_rate=-0.8) == "turn_right"
+    braking = window_of(speed=2.0)
+    braking[60:75, 0] -= 5.0  # 0.3 s at -5 m/s²
+    assert runner.class_names[int(np.argmax(runner.predict(braking)[0]))] == "sudden_stop"
     with pytest.raises(ValueError, match="window"):
         runner.predict(np.zeros((50, 9)))
-    nan = still.copy()
+    nan = window_of()
     nan[3, 3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         runner.predict(nan)
+
+
+def test_temporary_behavior_rules_label_simulated_drives():
+    """Windows of two scripted simulator drives (IMU noise, biases, vibration) against true motion labels."""
+    data = imu_windows(n_drives=2, seed=5)
+    runner = TemporaryBehaviorRunner()
+    predicted = np.array([runner.class_names[int(np.argmax(runner.predict(w)[0]))] for w in data["windows"]])
+    accuracy = float((predicted == data["labels"]).mean())
+    print(f"temporary behavior rules: accuracy {accuracy:.3f} on {len(predicted)} simulated windows")
+    assert accuracy >= 0.88
+    assert set(data["labels"]) == set(BEHAVIOR_CLASSES)  # every behavior was in the test
 
 
 def test_temporary_policy_drives_the_simulated_track_closed_loop():
