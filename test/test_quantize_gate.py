@@ -19,7 +19,7 @@ def fsq_samples():
     from edge_inference.calibration_samples import fsq_hapt_samples
 
     meta = read_onnx_metadata(FSQ_HAPT_MODEL / "model.onnx")
-    calibration = fsq_hapt_samples(HAPT_ROOT, meta, users=[1, 2], limit=100)
+    calibration = fsq_hapt_samples(HAPT_ROOT, meta, users=list(range(1, 17)), limit=200)  # as `quantize` does
     evaluation = fsq_hapt_samples(HAPT_ROOT, meta, users=[19], limit=300)  # a held-out user
     return calibration, evaluation
 
