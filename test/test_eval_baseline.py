@@ -1,0 +1,44 @@
+"""The learned yardstick policy: training pairs from a bag, ONNX export, scored by `eval` via the runner."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from test_eval import FRAME_NS, N, steering, throttle, write_eval_bag  # sibling test module
+
+from edge_inference.cli import main as cli_main
+from edge_inference.evaluation.baseline_policy import CHUNK, IMAGE_SIZE, load_training_data
+
+
+def test_training_pairs_follow_the_teleop_and_stop_at_pauses(tmp_path):
+    bag = tmp_path / "drive"
+    write_eval_bag(bag, "mcap")
+    data = load_training_data(bag)
+    assert data["images"].shape == (N, 3, *IMAGE_SIZE) and data["images"].dtype == np.uint8
+    i = np.arange(N)
+    idx = np.minimum(i[:, None] + np.arange(CHUNK), N - 1)  # one segment: the chunk holds the last command
+    np.testing.assert_allclose(data["chunks"][..., 0], steering(idx), atol=1e-6)
+    np.testing.assert_allclose(data["state"][1:, 1], throttle(i[:-1]), atol=1e-6)  # previous command
+    assert data["state"][0].tolist() == [0.0, 0.0]
+
+
+def test_trained_policy_is_scored_through_the_onnx_runner(tmp_path):
+    pytest.importorskip("torch")
+    from edge_inference.evaluation.baseline_policy import main as train_main
+
+    bag = tmp_path / "drive"
+    write_eval_bag(bag, "mcap")
+    model = tmp_path / "model"
+    assert train_main(["--train-bag", str(bag), "--out", str(model), "--epochs", "1", "--threads", "1"]) == 0
+    card = json.loads((model / "training.json").read_text())
+    assert card["frames"] == N and card["chunk_size"] == CHUNK
+    out = tmp_path / "report"
+    assert cli_main(["eval", "--bag", str(bag), "--model", str(model), "--backend", "onnxruntime",
+                     "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    policy = metrics["policy"]
+    assert policy["scored_samples"] == N and policy["dt_s"] == pytest.approx(FRAME_NS / 1e9)
+    assert metrics["run"]["model_hash"] and metrics["run"]["backend"] == "onnxruntime"
+    assert 0 <= policy["per_dimension"]["steering"]["mae"] <= 2.0
