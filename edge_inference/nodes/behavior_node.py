@@ -38,7 +38,7 @@ class BehaviorNodeConfig:
     class_names: list[str] = param(list(DEFAULT_BEHAVIOR_CLASSES), "class names of the temporary model",
                                    read_only=True)
     enabled: bool = param(True, "classify on start (behavior/enable toggles it)")
-    imu_rate_hz: float = param(100.0, "expected IMU rate for the diagnostic, Hz", range=(1.0, 2000.0))
+    imu_rate_hz: float = param(50.0, "expected IMU rate for the diagnostic, Hz (sim and HAPT: 50)", range=(1.0, 2000.0))
     latency_warn_ms: float = param(100.0, "window latency p95 above this is WARN (diagnostics), ms",
                                    range=(0.0, 10000.0), read_only=True)
     latency_error_ms: float = param(500.0, "window latency p95 above this is ERROR (diagnostics), ms",
