@@ -249,3 +249,59 @@ def export_act_onnx(module, runtime: dict[str, Any], out: str | Path, weights_ha
     real_sets = sample_sets(real_inputs, 8)
     random_diff, real_diff = checked_parity(module.eval(), path, random_sets, real_sets, tolerance)
     return ExportResult(path, random_diff, real_diff, path.stat().st_size)
+
+
+def split_at_scope(full_onnx: str | Path, out_dir: str | Path, scope: str = "backbone",
+                   npu_inputs: tuple[str, ...] = ("image",), boundary_name: str = "features",
+                   tolerance: float = PARITY_TOLERANCE) -> list[Path]:
+    """Cut an exported model after the last node of module ``scope`` (e.g. ACT's ResNet backbone).
+
+    ``npu.onnx``: ``npu_inputs`` -> ``boundary_name`` (the part for Hailo-8);
+    ``host.onnx``: ``boundary_name`` + the other inputs -> the model outputs (the transformer,
+    for ONNX Runtime: transformers map badly onto Hailo-8). Node names carry the torch module
+    scope (``/model/backbone/...``), so this works on any exported ACT without touching its code.
+    The pair is checked against the whole ONNX model on random inputs.
+    """
+    import onnx
+    from onnx.utils import Extractor
+
+    full_onnx, out_dir = Path(full_onnx), Path(out_dir)
+    model = onnx.load(str(full_onnx))
+    metadata = json.loads({p.key: p.value for p in model.metadata_props}[METADATA_KEY])
+    in_scope = [n for n in model.graph.node if f"/{scope}/" in n.name or n.name.startswith(f"{scope}/")]
+    if not in_scope:
+        raise ValueError(f"{full_onnx}: no nodes of module scope {scope!r} to split at")
+    boundary = in_scope[-1].output[0]
+    graph_inputs = [i.name for i in model.graph.input]
+    host_inputs = [boundary] + [n for n in graph_inputs if n not in npu_inputs]
+    outputs = [o.name for o in model.graph.output]
+    extractor = Extractor(onnx.shape_inference.infer_shapes(model))
+    npu_model = extractor.extract_model(list(npu_inputs), [boundary])
+    host_model = extractor.extract_model(host_inputs, outputs)
+    for part, graph in (("npu", npu_model.graph), ("host", host_model.graph)):
+        for node in graph.node:  # a readable, stable name for the cut tensor
+            node.input[:] = [boundary_name if t == boundary else t for t in node.input]
+            node.output[:] = [boundary_name if t == boundary else t for t in node.output]
+        for value in list(graph.input) + list(graph.output):
+            if value.name == boundary:
+                value.name = boundary_name
+    boundary_shape = [d.dim_value for d in npu_model.graph.output[0].type.tensor_type.shape.dim]
+    split = {"npu_inputs": {n: metadata["inputs"][n] for n in npu_inputs}, "npu_outputs": [boundary_name],
+             "host_inputs": {boundary_name: boundary_shape} | {n: metadata["inputs"][n] for n in host_inputs[1:]}}
+    paths = []
+    for part, part_model in (("npu", npu_model), ("host", host_model)):
+        del part_model.metadata_props[:]
+        entry = part_model.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(metadata | split | {"part": part})
+        path = out_dir / f"{part}.onnx"
+        onnx.save(part_model, str(path))
+        paths.append(path)
+    rng = np.random.default_rng(2)
+    inputs = {n: rng.random(tuple(shape), dtype=np.float32) for n, shape in metadata["inputs"].items()}
+    whole = onnx_outputs(full_onnx, inputs)
+    (features,) = onnx_outputs(paths[0], {n: inputs[n] for n in npu_inputs})
+    parts = onnx_outputs(paths[1], {boundary_name: features} | {n: inputs[n] for n in host_inputs[1:]})
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(whole, parts))
+    if diff > tolerance:
+        raise ExportParityError(f"split of {full_onnx} at {scope!r} differs from the whole model by {diff:.3g}")
+    return paths

@@ -196,3 +196,21 @@ def test_hailo_backend_without_hailort_says_how_to_install(monkeypatch, compiled
     monkeypatch.setitem(sys.modules, "hailo_platform", None)  # import fails like on a dev machine
     with pytest.raises(BackendError, match="hailo-all"):
         create_backend("hailo", compiled_fsq)
+
+
+def test_act_split_runs_backbone_on_hailo_and_transformer_on_the_host(fake_hailo, tmp_path):
+    from edge_inference.onnx_export import export_act_onnx, split_at_scope
+    from edge_inference.runners import create_policy_runner
+    from model_fixtures import ACT_RUNTIME, tiny_act
+
+    full = export_act_onnx(tiny_act(), ACT_RUNTIME, tmp_path / "model.onnx").path
+    npu, _host = split_at_scope(full, tmp_path)
+    shutil.copy(npu, tmp_path / "model.hef")
+    (tmp_path / "model.hef.json").write_text(json.dumps(hailo_sidecar(read_onnx_metadata(npu), "host.onnx")))
+    hailo = create_policy_runner(tmp_path, "hailo")
+    image = np.random.default_rng(0).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    state = np.array([0.2, 0.4], np.float32)
+    np.testing.assert_allclose(hailo.predict(image, state),
+                               create_policy_runner(tmp_path, "onnxruntime").predict(image, state), atol=1e-5)
+    assert hailo.chunk_size == 8 and hailo.backend_name == "hailo"
+    hailo.close()

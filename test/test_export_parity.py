@@ -63,3 +63,18 @@ def test_parity_check_fails_when_onnx_differs_from_torch(tmp_path):
     changed = tiny_act(seed=1)  # different weights: the ONNX no longer matches this module
     with pytest.raises(ExportParityError, match="max \\|onnx - torch\\|"):
         checked_parity(changed, result.path, [act_samples(1)], [], tolerance=1e-4)
+
+
+def test_act_split_puts_the_backbone_on_the_npu_and_recomposes(tmp_path):
+    from edge_inference.onnx_export import split_at_scope
+
+    full = export_act_onnx(tiny_act(), ACT_RUNTIME, tmp_path / "model.onnx").path
+    npu, host = split_at_scope(full, tmp_path)
+    assert set(_ops(npu)) <= {"Conv", "Relu", "Sub", "Div", "Mul", "Add"}  # conv stack only
+    assert "MatMul" in _ops(host) or "Gemm" in _ops(host)  # the attention/linears stay on the host
+    meta = read_onnx_metadata(npu)
+    assert meta["npu_inputs"] == {"image": [1, 3, 24, 32]} and meta["npu_outputs"] == ["features"]
+    sample = act_samples(1, seed=4)
+    (features,) = onnx_outputs(npu, {"image": sample["image"]})
+    (actions,) = onnx_outputs(host, {"features": features, "state": sample["state"]})
+    np.testing.assert_allclose(actions, onnx_outputs(full, sample)[0], atol=1e-5)

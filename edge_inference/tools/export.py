@@ -3,8 +3,8 @@
 Verifies ONNX Runtime against torch on random inputs and on real inputs (``--samples``
 .npz named by model input, ``--dataset donkey:DIR`` for ACT, or the checkpoint's
 ``calibration.npz``) and exits 1 when max |onnx - torch| exceeds ``--tolerance``
-(default 1e-4). ``--split`` also writes the Hailo split (FSQ: ``npu.onnx`` encoder +
-``host.onnx`` FSQ/head) for ``hailo-compile``.
+(default 1e-4). ``--split`` also writes the Hailo split for ``hailo-compile``: ``npu.onnx`` (FSQ encoder /
+ACT ResNet backbone) + ``host.onnx`` (FSQ rounding + head / ACT transformer).
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def run(args) -> int:
     import json
 
     from edge_inference.onnx_export import ExportParityError, act_metadata, export_act_onnx, export_fsq_onnx, \
-        export_fsq_split, file_sha256
+        export_fsq_split, file_sha256, split_at_scope
 
     model_dir = Path(args.model)
     out = Path(args.out) if args.out else model_dir / "model.onnx"
@@ -67,6 +67,9 @@ def run(args) -> int:
             digest = file_sha256(weights) if weights.is_file() else ""
             samples = _real_samples(args, model_dir, act_metadata(runtime, digest))
             result = export_act_onnx(module, runtime, out, digest, samples, args.tolerance)
+            if args.split:  # ResNet backbone on Hailo-8, transformer on ONNX Runtime
+                result.extra_paths = split_at_scope(out, out.parent, "backbone", ("image",), "features",
+                                                    args.tolerance)
     except ExportParityError as err:
         print(f"FAIL: {err}")
         return 1
