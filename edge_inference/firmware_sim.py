@@ -69,9 +69,10 @@ class SimBoard:
     """The compiled sketch running in simavr, paced to real time, UART on a pty."""
 
     def __init__(self, paths: FirmwarePaths, port_path: str | os.PathLike | None = None,
-                 elf: Path | None = None):
+                 elf: Path | None = None, imu: bool = False):
         self.paths = paths
         self.elf = elf or paths.elf
+        self.imu = imu  # a virtual MPU-6050 on the I2C bus (the firmware streams IMU frames)
         self._tmpdir = None
         if port_path is None:
             self._tmpdir = tempfile.mkdtemp(prefix="simboard-")
@@ -87,7 +88,8 @@ class SimBoard:
         self._ready = 0
 
     def start(self, timeout_s: float = 10.0) -> "SimBoard":
-        self._proc = subprocess.Popen([str(self.paths.sim_board), str(self.elf), self.port_path],
+        argv = [str(self.paths.sim_board), str(self.elf), self.port_path] + (["--imu"] if self.imu else [])
+        self._proc = subprocess.Popen(argv,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True, bufsize=1)
         self._reader = threading.Thread(target=self._read_stdout, name="sim_board-stdout", daemon=True)
@@ -126,6 +128,12 @@ class SimBoard:
     def set_rc(self, steering_us: int, throttle_us: int, mode_us: int) -> None:
         """50 Hz receiver pulses on D2/D3/D4; 0 stops a channel's pulses."""
         self._command(f"rc {int(steering_us)} {int(throttle_us)} {int(mode_us)}")
+
+    def set_imu(self, accel: tuple[float, float, float], gyro: tuple[float, float, float]) -> None:
+        """Readings of the virtual MPU-6050 (m/s², rad/s); needs ``imu=True``."""
+        if not self.imu:
+            raise RuntimeError("SimBoard was started without imu=True: no MPU-6050 on the bus")
+        self._command("imu " + " ".join(f"{v:.6f}" for v in (*accel, *gyro)))
 
     def unplug(self) -> None:
         self._command("unplug")

@@ -360,3 +360,55 @@ def test_hardware_watchdog_resets_a_hung_mcu_to_neutral(firmware):
             assert (t.mode, t.armed) == (sp.MODE_DISARMED, False)  # rebooted: disarmed until the host arms
         finally:
             link.close()
+
+
+def test_firmware_streams_mpu6050_imu_and_bridge_publishes_it(firmware, ros_context):
+    """Virtual MPU-6050 on the simulated I2C bus -> firmware IMU frames -> imu/data_raw."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Imu
+
+    from conftest import spin_until
+    from edge_inference.nodes.pwm_bridge_node import PwmBridgeNode
+    from edge_inference.qos import sensor_qos
+
+    with SimBoard(firmware, imu=True) as board:
+        link = connect(board)
+        try:
+            at_rest = sp.decode_imu(link.wait(sp.MsgType.IMU, timeout_s=2.0))
+            assert at_rest.accel == pytest.approx((0.0, 0.0, 9.80665), abs=2e-3)
+            board.set_imu(accel=(1.5, -2.0, 9.0), gyro=(0.25, -0.5, 1.0))
+            end = time.monotonic() + 2.0
+            stamps = []
+            while time.monotonic() < end:
+                s = sp.decode_imu(link.wait(sp.MsgType.IMU, timeout_s=1.0))
+                stamps.append(s.t_us)
+                if s.accel[0] > 1.0:
+                    break
+            # quantized like the real part: 1/16384 g and 1/131 °/s per LSB
+            assert s.accel == pytest.approx((1.5, -2.0, 9.0), abs=2e-3)
+            assert s.gyro == pytest.approx((0.25, -0.5, 1.0), abs=2e-4)
+            samples = [sp.decode_imu(link.wait(sp.MsgType.IMU, timeout_s=1.0)).t_us for _ in range(10)]
+            period_ms = np.median(np.diff(samples)) / 1e3
+            assert 19.0 <= period_ms <= 21.5, period_ms  # 50 Hz on the board clock
+        finally:
+            link.close()
+
+        node = PwmBridgeNode(context=ros_context, parameter_overrides=[
+            Parameter("serial_port", value=board.port_path), Parameter("link_timeout", value=2.0)])
+        probe = Node("imu_probe", context=ros_context)
+        got = []
+        probe.create_subscription(Imu, "imu/data_raw", got.append, sensor_qos(50))
+        ex = SingleThreadedExecutor(context=ros_context)
+        ex.add_node(node)
+        ex.add_node(probe)
+        try:
+            assert spin_until(ex, lambda: len(got) >= 5, 10.0)
+            imu = got[-1]
+            assert imu.linear_acceleration.x == pytest.approx(1.5, abs=2e-3)
+            assert imu.angular_velocity.z == pytest.approx(1.0, abs=2e-4)
+        finally:
+            ex.shutdown()
+            node.destroy_node()
+            probe.destroy_node()

@@ -1,6 +1,6 @@
 /* Runs the compiled PWM-bridge sketch in simavr as a virtual Uno on a pty.
  *
- *   sim_board FIRMWARE.elf LINK_PATH
+ *   sim_board FIRMWARE.elf LINK_PATH [--imu]
  *
  * - ATmega328P at 16 MHz, paced to wall-clock time so millis() and the host's
  *   timeouts agree (the simulation never runs ahead of real time).
@@ -10,8 +10,11 @@
  * - RC receiver: 50 Hz pulses on D2 (steering), D3 (throttle), D4 (mode switch).
  * - Reads the output compare registers of Timer1 (OC1A = D9 steering, OC1B = D10
  *   throttle) to report the PWM the pins carry.
+ * - With --imu, a virtual MPU-6050 on the I2C bus (address 0x68), at rest (gravity on +z)
+ *   until the imu command sets its readings.
  *
  * stdin commands (one per line):  rc <steer_us> <throttle_us> <mode_us>   (0 = no pulses)
+ *                                 imu <ax> <ay> <az> <gx> <gy> <gz>  (m/s², rad/s; with --imu)
  *                                 unplug | replug | quit
  * stdout reports (one per line):  ready <pty>
  *                                 pwm <sim_us> <steer_us> <throttle_us> <enabled>   (on change)
@@ -32,7 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <math.h>
 #include <simavr/avr_ioport.h>
+#include <simavr/avr_twi.h>
 #include <simavr/avr_uart.h>
 #include <simavr/sim_avr.h>
 #include <simavr/sim_elf.h>
@@ -126,6 +131,67 @@ static avr_cycle_count_t rc_frame(avr_t *a, avr_cycle_count_t when, void *param)
     return when + (avr_cycle_count_t)RC_PERIOD_US * CYCLES_PER_US;
 }
 
+/* ---- virtual MPU-6050: a register file behind I2C address 0x68 ---- */
+#define MPU_ADDR 0x68
+static uint8_t mpu_regs[128];
+static int mpu_present, mpu_selected, mpu_index;
+static uint8_t mpu_reg;
+static avr_irq_t *mpu_irq; /* [TWI_IRQ_INPUT] towards the AVR, [TWI_IRQ_OUTPUT] from it */
+
+static void mpu_put16(uint8_t reg, double value) {
+    long v = lround(value);
+    v = v > 32767 ? 32767 : (v < -32768 ? -32768 : v);
+    mpu_regs[reg] = (uint8_t)((uint16_t)v >> 8);
+    mpu_regs[reg + 1] = (uint8_t)((uint16_t)v & 0xFF);
+}
+
+static void mpu_set(const double accel[3], const double gyro[3]) {
+    for (int i = 0; i < 3; i++) {
+        mpu_put16((uint8_t)(0x3B + 2 * i), accel[i] * 16384.0 / 9.80665);          /* ±2 g */
+        mpu_put16((uint8_t)(0x43 + 2 * i), gyro[i] * 131.0 * 180.0 / 3.14159265358979); /* ±250 °/s */
+    }
+}
+
+static void mpu_twi_hook(struct avr_irq_t *irq, uint32_t value, void *param) {
+    (void)irq;
+    (void)param;
+    avr_twi_msg_irq_t v;
+    v.u.v = value;
+    if (v.u.twi.msg & TWI_COND_STOP) mpu_selected = 0;
+    if (v.u.twi.msg & TWI_COND_START) {
+        mpu_selected = 0;
+        mpu_index = 0;
+        if (mpu_present && (v.u.twi.addr >> 1) == MPU_ADDR) {
+            mpu_selected = v.u.twi.addr;
+            avr_raise_irq(mpu_irq + TWI_IRQ_INPUT, avr_twi_irq_msg(TWI_COND_ACK, mpu_selected, 1));
+        }
+    }
+    if (!mpu_selected) return;
+    if (v.u.twi.msg & TWI_COND_WRITE) { /* first byte: register pointer, then register writes */
+        avr_raise_irq(mpu_irq + TWI_IRQ_INPUT, avr_twi_irq_msg(TWI_COND_ACK, mpu_selected, 1));
+        if (mpu_index++ == 0) {
+            mpu_reg = v.u.twi.data & 0x7F;
+        } else {
+            mpu_regs[mpu_reg] = v.u.twi.data;
+            mpu_reg = (mpu_reg + 1) & 0x7F;
+        }
+    }
+    if (v.u.twi.msg & TWI_COND_READ) { /* auto-increment, like the real part */
+        avr_raise_irq(mpu_irq + TWI_IRQ_INPUT, avr_twi_irq_msg(TWI_COND_READ, mpu_selected, mpu_regs[mpu_reg]));
+        mpu_reg = (mpu_reg + 1) & 0x7F;
+    }
+}
+
+static void mpu_init(void) {
+    static const char *names[2] = {"8>mpu6050.out", "32<mpu6050.in"};
+    mpu_regs[0x75] = MPU_ADDR; /* WHO_AM_I */
+    mpu_regs[0x6B] = 0x40;     /* PWR_MGMT_1: asleep until the firmware wakes it */
+    mpu_irq = avr_alloc_irq(&avr->irq_pool, 0, 2, names);
+    avr_irq_register_notify(mpu_irq + TWI_IRQ_OUTPUT, mpu_twi_hook, NULL);
+    avr_connect_irq(mpu_irq + TWI_IRQ_INPUT, avr_io_getirq(avr, AVR_IOCTL_TWI_GETIRQ(0), TWI_IRQ_INPUT));
+    avr_connect_irq(avr_io_getirq(avr, AVR_IOCTL_TWI_GETIRQ(0), TWI_IRQ_OUTPUT), mpu_irq + TWI_IRQ_OUTPUT);
+}
+
 static uint64_t wall_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -148,6 +214,13 @@ static int handle_stdin(void) {
             rc[0].width_us = s;
             rc[1].width_us = t;
             rc[2].width_us = m;
+        } else if (!strncmp(line, "imu ", 4)) {
+            double a[3], g[3];
+            if (sscanf(line + 4, "%lf %lf %lf %lf %lf %lf", &a[0], &a[1], &a[2], &g[0], &g[1], &g[2]) == 6) {
+                mpu_set(a, g);
+            } else {
+                fprintf(stderr, "sim_board: imu needs 6 numbers\n");
+            }
         } else if (!strcmp(line, "unplug")) {
             unplug();
         } else if (!strcmp(line, "replug")) {
@@ -184,10 +257,11 @@ static void report_pwm(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s FIRMWARE.elf LINK_PATH\n", argv[0]);
+    if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "--imu"))) {
+        fprintf(stderr, "usage: %s FIRMWARE.elf LINK_PATH [--imu]\n", argv[0]);
         return 2;
     }
+    mpu_present = argc == 4;
     link_path = argv[2];
     signal(SIGPIPE, SIG_IGN);
     elf_firmware_t fw;
@@ -216,6 +290,9 @@ int main(int argc, char **argv) {
     avr_irq_t *uart_in = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
     for (int ch = 0; ch < 3; ch++) rc[ch].irq = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('D'), rc[ch].pin);
     avr_cycle_timer_register(avr, (avr_cycle_count_t)RC_PERIOD_US * CYCLES_PER_US, rc_frame, NULL);
+    mpu_init();
+    const double rest_accel[3] = {0.0, 0.0, 9.80665}, rest_gyro[3] = {0.0, 0.0, 0.0};
+    mpu_set(rest_accel, rest_gyro);
 
     fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
     plug();

@@ -137,3 +137,23 @@ uint8_t board_telemetry(const board_t *b, uint8_t seq, uint8_t *dst) {
     proto_put_u16(p + 16, b->rx_errors);
     return (uint8_t)proto_encode(dst, MSG_TELEMETRY, seq, p, 18);
 }
+
+#define MPU_ACCEL_M_S2_PER_LSB (9.80665f / 16384.0f)        /* ±2 g */
+#define MPU_GYRO_RAD_S_PER_LSB (3.14159265f / 180.0f / 131.0f) /* ±250 °/s */
+
+static void put_f32(uint8_t *b, float v) { memcpy(b, &v, 4); } /* AVR and hosts: IEEE-754, little-endian */
+
+uint8_t board_imu_frame(uint8_t seq, uint32_t t_us, const uint8_t mpu_regs[14], uint8_t *dst) {
+    uint8_t p[28];
+    p[0] = (uint8_t)t_us;
+    p[1] = (uint8_t)(t_us >> 8);
+    p[2] = (uint8_t)(t_us >> 16);
+    p[3] = (uint8_t)(t_us >> 24);
+    for (uint8_t i = 0; i < 3; i++) {
+        int16_t a = (int16_t)((mpu_regs[2 * i] << 8) | mpu_regs[2 * i + 1]);
+        int16_t g = (int16_t)((mpu_regs[8 + 2 * i] << 8) | mpu_regs[8 + 2 * i + 1]);
+        put_f32(p + 4 + 4 * i, a * MPU_ACCEL_M_S2_PER_LSB);
+        put_f32(p + 16 + 4 * i, g * MPU_GYRO_RAD_S_PER_LSB);
+    }
+    return (uint8_t)proto_encode(dst, MSG_IMU, seq, p, 28);
+}

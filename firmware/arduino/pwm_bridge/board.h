@@ -70,6 +70,9 @@ void board_update(board_t *b, uint32_t now_ms);
 uint8_t board_handle(board_t *b, const proto_frame_t *f, uint32_t now_ms, uint8_t *reply);
 /* Telemetry frame into dst; returns its size. */
 uint8_t board_telemetry(const board_t *b, uint8_t seq, uint8_t *dst);
+/* IMU frame from an MPU-6050 register dump (0x3B..0x48: accel xyz, temp, gyro xyz, big-endian
+ * int16) at ±2 g / ±250 °/s full scale, converted to m/s² and rad/s; returns its size. */
+uint8_t board_imu_frame(uint8_t seq, uint32_t t_us, const uint8_t mpu_regs[14], uint8_t *dst);
 
 #ifdef __cplusplus
 }

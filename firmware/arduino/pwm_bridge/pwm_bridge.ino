@@ -3,6 +3,8 @@
  * Outputs:  D9  (OC1A) steering servo, D10 (OC1B) throttle ESC; 50 Hz hardware PWM,
  *           Timer1 fast PWM with ICR1 as TOP, 0.5 µs resolution.
  * Inputs:   D2 RC steering, D3 RC throttle, D4 RC mode switch (pin-change interrupts).
+ * IMU:      optional MPU-6050 on I2C (A4 SDA, A5 SCL, address 0x68), streamed at 50 Hz
+ *           as IMU frames when it answers WHO_AM_I at boot.
  * Serial:   115200 8N1, frames per firmware/PROTOCOL.md.
  *
  * Safety: boots neutral and disarmed; neutral when no valid COMMAND arrives for
@@ -13,6 +15,7 @@
  * The protocol and state machine live in
  * protocol.c / board.c so they are also built and tested on the host. */
 #include <Arduino.h>
+#include <Wire.h>
 #include <avr/wdt.h>
 
 #include "board.h"
@@ -20,12 +23,16 @@
 
 static const uint32_t TELEMETRY_PERIOD_MS = 50;
 static const uint8_t RC_FIRST_PIN = 2; /* D2..D4 = PD2..PD4 = PCINT18..20 */
+static const uint32_t IMU_PERIOD_MS = 20;
+static const uint8_t MPU_ADDR = 0x68;
 
 static board_t board;
 static proto_parser_t parser;
 static uint8_t tx_seq;
 static uint32_t last_telemetry_ms;
 static uint16_t worst_loop_us;
+static uint8_t imu_present;
+static uint32_t last_imu_ms;
 
 static volatile uint16_t rc_width_us[3];
 static volatile uint32_t rc_rise_us[3];
@@ -73,6 +80,39 @@ static void setup_rc(void) {
     PCICR |= _BV(PCIE2);
 }
 
+static uint8_t mpu_write(uint8_t reg, uint8_t value) {
+    Wire.beginTransmission(MPU_ADDR);
+    Wire.write(reg);
+    Wire.write(value);
+    return Wire.endTransmission() == 0;
+}
+
+static uint8_t mpu_read(uint8_t reg, uint8_t *buf, uint8_t n) {
+    Wire.beginTransmission(MPU_ADDR);
+    Wire.write(reg);
+    if (Wire.endTransmission(false) != 0) return 0;
+    if (Wire.requestFrom(MPU_ADDR, n) != n) return 0;
+    for (uint8_t i = 0; i < n; i++) buf[i] = (uint8_t)Wire.read();
+    return 1;
+}
+
+static void setup_imu(void) {
+    uint8_t who = 0;
+    Wire.begin();
+    Wire.setClock(400000);
+    imu_present = mpu_read(0x75, &who, 1) && who == 0x68 /* WHO_AM_I */
+                  && mpu_write(0x6B, 0x00)                 /* PWR_MGMT_1: wake up */
+                  && mpu_write(0x1B, 0x00)                 /* GYRO_CONFIG: ±250 °/s */
+                  && mpu_write(0x1C, 0x00);                /* ACCEL_CONFIG: ±2 g */
+}
+
+static void send_imu(uint8_t *buf) {
+    uint8_t regs[14];
+    if (!mpu_read(0x3B, regs, sizeof(regs))) return; /* a glitch: skip this sample */
+    uint8_t n = board_imu_frame(++tx_seq, micros(), regs, buf);
+    Serial.write(buf, n);
+}
+
 /* Clear a watchdog reset flag before anything else, or the WDT stays on at 15 ms and the
  * sketch reboots forever (datasheet 10.9.2; bootloaders without this fix do the same). */
 void wdt_off_early(void) __attribute__((naked, used, section(".init3")));
@@ -87,6 +127,7 @@ void setup() {
     proto_parser_init(&parser);
     setup_rc();
     Serial.begin(115200);
+    setup_imu();
     wdt_enable(WDTO_120MS);
 }
 
@@ -132,6 +173,10 @@ void loop() {
         worst_loop_us = 0;
         uint8_t n = board_telemetry(&board, ++tx_seq, reply);
         Serial.write(reply, n);
+    }
+    if (imu_present && (uint32_t)(now - last_imu_ms) >= IMU_PERIOD_MS) {
+        last_imu_ms = now;
+        send_imu(reply);
     }
     uint32_t dt = micros() - t0;
     if (dt > worst_loop_us) worst_loop_us = dt > 0xFFFF ? 0xFFFF : (uint16_t)dt;
