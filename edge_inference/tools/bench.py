@@ -35,6 +35,8 @@ def register(subparsers) -> None:
     p.add_argument("--markdown", default=None, help="Markdown table path (default: JSON path with .md)")
     p.add_argument("--fsq-model", default="models/fsq_hapt")
     p.add_argument("--act-model", default=None, help="ACT checkpoint directory (skipped when absent)")
+    p.add_argument("--act-data", default="donkey:../shared/data/donkey/data,../shared/data/donkey/data_2",
+                   help="real ACT inputs used to export/quantize the ACT model when its ONNX files are missing")
     p.add_argument("--backends", default=",".join(ALL_BACKENDS))
     p.add_argument("--runs", type=int, default=300)
     p.add_argument("--warmup", type=int, default=20)
@@ -183,6 +185,32 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def prepare_act(model_dir: Path, data: str) -> None:
+    """Export and quantize the ACT checkpoint when ``model.onnx`` / ``model.int8.onnx`` are missing."""
+    from edge_inference.tools import export, quantize
+
+    def call(module, argv):
+        parser = argparse.ArgumentParser()
+        module.register(parser.add_subparsers())
+        args = parser.parse_args(argv)
+        if args.func(args) != 0:
+            raise SystemExit(f"error: `edge-inference {' '.join(argv)}` failed")
+
+    if not (model_dir / "model.onnx").is_file():
+        call(export, ["export", "--model", str(model_dir), "--dataset", data])
+    if not (model_dir / "model.int8.onnx").is_file():
+        call(quantize, ["quantize", "--model", str(model_dir), "--dataset", data, "--num-calibration", "200",
+                        "--num-eval", "50"])
+    if not (model_dir / "calibration.npz").is_file():  # torch-int8 calibrates on these at load
+        from edge_inference.calibration_samples import act_donkey_samples
+        from edge_inference.onnx_export import read_onnx_metadata
+
+        kind, _, location = data.partition(":")
+        if kind == "donkey":
+            samples = act_donkey_samples(location.split(","), read_onnx_metadata(model_dir / "model.onnx"), 50)
+            np.savez(model_dir / "calibration.npz", **samples)
+
+
 def run(args) -> int:
     if args.pipeline:
         from .bench_pipeline import run as run_pipeline
@@ -202,6 +230,8 @@ def run(args) -> int:
         "machine": f"{platform.machine()} {os.cpu_count()} cores", "python": platform.python_version()}}
     if not args.act_model:
         report["models"]["act"] = {b: {"skipped": "no --act-model given"} for b in backends}
+    if args.act_model:
+        prepare_act(Path(args.act_model), args.act_data)
     for name, model_dir in models.items():
         report["models"][name] = {}
         for backend in backends:
