@@ -214,3 +214,19 @@ def test_act_split_runs_backbone_on_hailo_and_transformer_on_the_host(fake_hailo
                                create_policy_runner(tmp_path, "onnxruntime").predict(image, state), atol=1e-5)
     assert hailo.chunk_size == 8 and hailo.backend_name == "hailo"
     hailo.close()
+
+
+def test_hailo_compile_stops_clearly_without_the_dataflow_compiler(monkeypatch, compiled_fsq, capsys):
+    import argparse
+
+    from edge_inference.tools import hailo_compile
+
+    monkeypatch.setitem(sys.modules, "hailo_sdk_client", None)
+    np.savez(compiled_fsq / "calibration.npz", imu=np.zeros((2, 9, 2, 100), np.float32))
+    parser = argparse.ArgumentParser()
+    hailo_compile.register(parser.add_subparsers())
+    args = parser.parse_args(["hailo-compile", "--model", str(compiled_fsq)])
+    assert args.func(args) == 3
+    assert "Dataflow Compiler (hailo_sdk_client) is not installed" in capsys.readouterr().out
+    # the DFC's end nodes are node names: the conv that produces the NPU output
+    assert hailo_compile.producer_nodes(compiled_fsq / "npu.onnx", ["latent"])[0].endswith("Conv")

@@ -35,6 +35,18 @@ def hailo_sidecar(npu_metadata: dict[str, Any], host_model: str | None) -> dict[
     return sidecar
 
 
+def producer_nodes(onnx_path: Path, tensors: list[str]) -> list[str]:
+    """Names of the ONNX nodes that produce ``tensors``: the DFC's end nodes are node names."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path)).graph
+    found = {out: node.name for node in graph.node for out in node.output if out in tensors}
+    missing = [t for t in tensors if t not in found]
+    if missing:
+        raise ValueError(f"{onnx_path}: no node produces {missing}")
+    return [found[t] for t in tensors]
+
+
 def to_nhwc(batch: np.ndarray) -> np.ndarray:
     """(N, C, H, W) -> (N, H, W, C): the Dataflow Compiler calibrates in NHWC."""
     return np.ascontiguousarray(batch.transpose(0, 2, 3, 1)) if batch.ndim == 4 else batch
@@ -62,7 +74,7 @@ def run(args) -> int:
     calib = to_nhwc(np.asarray(samples[input_name][:args.num_calibration], dtype=np.float32))
     runner = ClientRunner(hw_arch=args.hw_arch)
     runner.translate_onnx_model(str(npu_onnx), model_dir.name, start_node_names=[input_name],
-                                end_node_names=list(meta["npu_outputs"]),
+                                end_node_names=producer_nodes(npu_onnx, list(meta["npu_outputs"])),
                                 net_input_shapes={input_name: meta["npu_inputs"][input_name]})
     runner.optimize(calib)
     hef = runner.compile()
