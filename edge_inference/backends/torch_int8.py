@@ -52,11 +52,18 @@ def _set_submodule(root: nn.Module, dotted: str, new: nn.Module) -> None:
 def quantize_torch_int8(module: nn.Module, input_names: list[str],
                         calibration: dict[str, np.ndarray] | None, max_samples: int = 200) -> tuple[nn.Module, list[str]]:
     """-> (quantized module, names of the statically quantized sub-modules)."""
+    # torch.ao.quantization warns that it moves to torchao; it is what the Pi deployment used.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*(reduce_range|quantize_per_tensor).*", category=UserWarning)
+        return _quantize(module, input_names, calibration, max_samples)
+
+
+def _quantize(module: nn.Module, input_names: list[str], calibration: dict[str, np.ndarray] | None,
+              max_samples: int) -> tuple[nn.Module, list[str]]:
     from torch.ao.quantization import get_default_qconfig_mapping, quantize_dynamic
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-    # torch.ao.quantization warns that it moves to torchao; it is what the Pi deployment used.
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.ao\.quantization.*")
     engine = quantized_engine()
     torch.backends.quantized.engine = engine
     module = module.eval()
