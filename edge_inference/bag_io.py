@@ -12,6 +12,7 @@ every message that could not be used is counted by reason in `ReadStats`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
 from struct import error as struct_error
@@ -308,7 +309,7 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None,
         stats.warn(f"bag could not be opened normally ({err}); scanning its storage file")
         yield from _salvage(path, wanted, stats)
         return
-    with _closing(reader):
+    with contextlib.closing(reader):
         stats.storage = _storage_name(path)
         connections = []
         stores: dict[str, Typestore] = {}  # msgtype -> store that can decode it
@@ -340,17 +341,6 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None,
             if msg is not None:
                 stats.messages_read += 1
                 yield BagMessage(conn.topic, conn.msgtype, log_ns, msg)
-
-
-class _closing:
-    def __init__(self, reader: AnyReader):
-        self.reader = reader
-
-    def __enter__(self) -> AnyReader:
-        return self.reader
-
-    def __exit__(self, *exc) -> None:
-        self.reader.close()
 
 
 def _storage_name(path: Path) -> str:

@@ -82,7 +82,7 @@ def build_model(use_state: bool = True):
 
         def forward(self, image, state):
             feat = self.backbone(image)  # (B, 640)
-            state = state if self.use_state else torch.zeros_like(state)
+            state = state if self.use_state else state * 0.0  # still an input of the exported graph
             out = self.head(torch.cat([feat, state], dim=1))  # (B, CHUNK*2)
             return torch.tanh(out).reshape(-1, CHUNK, 2)  # (B, CHUNK, 2) normalized actions
 
