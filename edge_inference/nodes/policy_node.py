@@ -56,7 +56,8 @@ class PolicyNodeConfig:
 class InferenceTiming:
     """Where one frame's time went inside the node (ms), for ``bench --pipeline`` and diagnostics."""
 
-    handoff_ms: float  # image callback -> worker start (waiting for the worker / GIL)
+    queued_ms: float  # the frame waited for the worker to finish the previous inference
+    handoff_ms: float  # frame processable (received, worker free) -> worker start: wake-up / GIL
     convert_ms: float  # Image -> numpy RGB
     predict_ms: float  # runner.predict: preprocessing + model
     chunk_msg_ms: float  # ActionChunk construction
@@ -212,12 +213,13 @@ class PolicyNode(Node):
             return frame, self._state.copy(), self._frame_received
 
     def _worker_loop(self) -> None:
+        worker_free = time.perf_counter()  # when the worker last became idle
         while not self._stop.is_set():
             taken = self._take_frame()
             if taken is None:
                 continue
             try:
-                self._infer(*taken)
+                self._infer(*taken, worker_free)
                 self.last_inference_failed = False
             except Exception as exc:  # noqa: BLE001 - a bad frame/model output must be reported, not kill the worker
                 with self._lock:
@@ -226,8 +228,9 @@ class PolicyNode(Node):
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     self.scheduler.fault("inference_error")  # neutral now, not after max_action_age
                 self.get_logger().error(f"frame -> chunk failed: {self.last_error}", throttle_duration_sec=2.0)
+            worker_free = time.perf_counter()
 
-    def _infer(self, frame: Image, state: np.ndarray, t_received: float) -> None:
+    def _infer(self, frame: Image, state: np.ndarray, t_received: float, worker_free: float) -> None:
         t_start = time.perf_counter()
         stamp_ns = stamp_to_ns(frame.header.stamp)
         rgb = image_msg_to_rgb(frame)
@@ -252,7 +255,9 @@ class PolicyNode(Node):
         msg.latency_ms = (self.get_clock().now().nanoseconds - stamp_ns) / NS_PER_MS
         self.pub_chunk.publish(msg)
         t_published = time.perf_counter()
-        self.timings.append(InferenceTiming((t_start - t_received) * 1e3, (t_converted - t_start) * 1e3,
+        t_ready = max(t_received, worker_free)
+        self.timings.append(InferenceTiming((t_ready - t_received) * 1e3, (t_start - t_ready) * 1e3,
+                                            (t_converted - t_start) * 1e3,
                                             (t_inferred - t_converted) * 1e3, (t_built - t_inferred) * 1e3,
                                             (t_published - t_built) * 1e3))
         self.latency.record(msg.latency_ms)

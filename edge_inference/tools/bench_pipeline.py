@@ -9,6 +9,8 @@ publishes the ActionChunk, and a probe records when each chunk arrives.
 * ``model_ms``          = time inside ``backend.run`` only;
 * ``overhead_ms``       = the node's work beyond the model: hand-off to the
   worker, Image -> numpy, preprocessing, chunk message, publish;
+* ``queued_ms``         = the frame waited for the previous inference to end (with a
+  model slower than the camera; a consequence of model time, not overhead);
 * ``dds_transport_ms``  = the rest: DDS delivery of the image and of the chunk.
 
 Without ``--model-path`` the model is a null backend (returns zeros at once), so
@@ -157,6 +159,7 @@ def measure_pipeline(runner, timed: TimedBackend, width: int, height: int, frame
     image_to_chunk = np.array(arrivals[:n])[warmup:] / NS_PER_MS
     model = np.array(timed.run_ms[:n])[warmup:]
     t = timings[warmup:n]
+    queued = np.array([x.queued_ms for x in t])  # waiting for the previous inference: model time, not overhead
     stages = {
         "handoff_ms": np.array([x.handoff_ms for x in t]),
         "convert_ms": np.array([x.convert_ms for x in t]),
@@ -167,7 +170,8 @@ def measure_pipeline(runner, timed: TimedBackend, width: int, height: int, frame
     overhead = sum(stages.values())
     return {"image_to_chunk_ms": _stats(image_to_chunk), "model_ms": _stats(model),
             "overhead_ms": _stats(overhead),
-            "dds_transport_ms": _stats(image_to_chunk - model - overhead),
+            "queued_ms": _stats(queued),
+            "dds_transport_ms": _stats(image_to_chunk - model - overhead - queued),
             "stages": {k: _stats(v) for k, v in stages.items()},
             "chunks": int(image_to_chunk.size), "dropped_frames": int(dropped)}
 
@@ -222,14 +226,15 @@ def run(args) -> int:
         "definitions": {
             "image_to_chunk_ms": "image header stamp -> ActionChunk received by a subscriber (node clock)",
             "overhead_ms": "node pipeline beyond the model: handoff + convert + preprocess + chunk_msg + publish",
-            "dds_transport_ms": "image_to_chunk - model - overhead: DDS delivery of the image and the chunk",
+            "queued_ms": "frame waited for the worker to finish the previous inference (a model-time effect)",
+            "dds_transport_ms": "image_to_chunk - model - overhead - queued: DDS delivery of image and chunk",
         },
     }
     ov, e2e = pipeline["overhead_ms"], pipeline["image_to_chunk_ms"]
     print(f"pipeline {args.width}x{args.height} @ {args.rate:g} Hz, model {result['config']['model']} "
           f"({runner.backend_name}), {pipeline['chunks']} chunks")
     print(f"  {'image_to_chunk_ms':<18} p50 {e2e['p50']:7.3f} ms  p95 {e2e['p95']:7.3f} ms")
-    for name in ("model_ms", "overhead_ms", "dds_transport_ms"):
+    for name in ("model_ms", "overhead_ms", "queued_ms", "dds_transport_ms"):
         s = pipeline[name]
         print(f"  {name:<18} p50 {s['p50']:7.3f} ms  p95 {s['p95']:7.3f} ms")
     for name, s in pipeline["stages"].items():
