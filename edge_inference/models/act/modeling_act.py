@@ -63,17 +63,17 @@ class FrozenBatchNorm2d(nn.Module):
 class BasicBlock(nn.Module):
     """torchvision.models.resnet.BasicBlock (names included)."""
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int = 1, dilation: int = 1):
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1, dilation: int = 1, norm_layer=None):
         super().__init__()
+        norm_layer = norm_layer or FrozenBatchNorm2d
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=dilation, dilation=dilation, bias=False)
-        self.bn1 = FrozenBatchNorm2d(out_ch)
+        self.bn1 = norm_layer(out_ch)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=dilation, dilation=dilation, bias=False)
-        self.bn2 = FrozenBatchNorm2d(out_ch)
+        self.bn2 = norm_layer(out_ch)
         self.downsample = None
         if stride != 1 or in_ch != out_ch:
-            self.downsample = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False),
-                                            FrozenBatchNorm2d(out_ch))
+            self.downsample = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), norm_layer(out_ch))
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -87,13 +87,18 @@ class ResNetBackbone(nn.Module):
 
     Equivalent of ``IntermediateLayerGetter(resnet, {"layer4": "feature_map"})``: same child
     names, so ``model.backbone.layer1.0.conv1.weight`` etc. load unchanged.
+    ``trainable_norm``: regular BatchNorm2d for training from scratch (no ImageNet weights
+    here; a ResNet without working normalization does not train). Its four statistics
+    buffers have the FrozenBatchNorm2d names, so the trained weights load frozen.
     """
 
-    def __init__(self, name: str = "resnet18", replace_final_stride_with_dilation: bool = False):
+    def __init__(self, name: str = "resnet18", replace_final_stride_with_dilation: bool = False,
+                 trainable_norm: bool = False):
         super().__init__()
         blocks = RESNET_LAYERS[name]
+        norm_layer = nn.BatchNorm2d if trainable_norm else FrozenBatchNorm2d
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = FrozenBatchNorm2d(64)
+        self.bn1 = norm_layer(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         channels, in_ch, dilation = (64, 128, 256, 512), 64, 1
@@ -103,7 +108,8 @@ class ResNetBackbone(nn.Module):
                 # torchvision only allows dilation in Bottleneck ResNets; LeRobot's default is False.
                 raise NotImplementedError("replace_final_stride_with_dilation needs a Bottleneck ResNet (torchvision "
                                           "rejects it for resnet18/34 too)")
-            layer = [BasicBlock(in_ch, out_ch, stride, dilation)] + [BasicBlock(out_ch, out_ch) for _ in range(n - 1)]
+            layer = [BasicBlock(in_ch, out_ch, stride, dilation, norm_layer)] + \
+                [BasicBlock(out_ch, out_ch, norm_layer=norm_layer) for _ in range(n - 1)]
             setattr(self, f"layer{i + 1}", nn.Sequential(*layer))
             in_ch = out_ch
 
@@ -267,7 +273,7 @@ def feature_map_size(image_size: tuple[int, int]) -> tuple[int, int]:
 class ACT(nn.Module):
     """The network on normalized inputs: LeRobot's ``ACTPolicy.model`` (hence the ``model.`` prefix)."""
 
-    def __init__(self, config: ACTConfig):
+    def __init__(self, config: ACTConfig, trainable_backbone_norm: bool = False):
         super().__init__()
         self.config = config
         d = config.dim_model
@@ -280,7 +286,8 @@ class ACT(nn.Module):
             # [cls, state, chunk actions]; a persistent buffer in LeRobot, so it is in the state dict.
             self.register_buffer("vae_encoder_pos_enc",
                                  sinusoidal_pos_embedding_1d(2 + config.chunk_size, d).unsqueeze(0))
-        self.backbone = ResNetBackbone(config.vision_backbone, config.replace_final_stride_with_dilation)
+        self.backbone = ResNetBackbone(config.vision_backbone, config.replace_final_stride_with_dilation,
+                                       trainable_backbone_norm)
         self.encoder = ACTEncoder(config)
         self.decoder = ACTDecoder(config)
         self.encoder_robot_state_input_proj = nn.Linear(config.state_dim, d)

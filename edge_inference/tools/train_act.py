@@ -1,0 +1,160 @@
+"""`edge-inference train-act`: train an ACT driving policy, write a LeRobot-format checkpoint.
+
+Data (``--data``, one or more): Donkey Car tub v2 folders (e.g. ../shared/data/donkey/data),
+``gen-demos`` arrays (.npz) or rosbag2 bags (camera/image_raw + vehicle/command [+ vehicle/state]).
+The state input is what the car applied when the frame was taken (see
+``models/act/dataset.py``). ``--eval-data`` scores the trained policy on an unseen drive
+(first action of each chunk vs the command; constant-mean and hold-previous baselines)
+and writes ``metrics.json``.
+
+Output (``--out``): config.json, model.safetensors, policy_{pre,post}processor.json +
+stats (LeRobot v0.4), edge_inference.json (action names, fps, data, training history),
+calibration.npz (real inputs for export/quantize). Runs on CPU or a CUDA GPU (``--device``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+SMALL = {"image_size": (48, 64), "chunk_size": 8, "dim_model": 32, "n_heads": 2, "dim_feedforward": 64,
+         "n_encoder_layers": 1, "n_decoder_layers": 1, "epochs": 1}  # --small: a test-sized model
+CALIBRATION_BYTES = 32 * 2**20  # cap on calibration.npz image data
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train-act", help="train the ACT driving policy (LeRobot-format checkpoint)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", nargs="+", required=True, help="tub dirs, .npz arrays and/or rosbag2 dirs")
+    p.add_argument("--out", required=True, help="checkpoint directory to write")
+    p.add_argument("--eval-data", nargs="*", default=[], help="unseen drive(s) to score after training")
+    p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="model input size (default: as recorded; the car uses 360 640)")
+    p.add_argument("--fit", default="resize", choices=["resize", "crop"], help="how frames reach the image size")
+    p.add_argument("--chunk-size", type=int, default=32)
+    p.add_argument("--n-action-steps", type=int, default=None, help="default: chunk size")
+    p.add_argument("--dim-model", type=int, default=256)
+    p.add_argument("--n-heads", type=int, default=8)
+    p.add_argument("--dim-feedforward", type=int, default=1024)
+    p.add_argument("--n-encoder-layers", type=int, default=4)
+    p.add_argument("--n-decoder-layers", type=int, default=1)
+    p.add_argument("--use-vae", action="store_true", help="train with the CVAE objective (LeRobot default)")
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--no-augment", dest="augment", action="store_false")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N frames of each source (tests)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (tests)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--small", action="store_true",
+                   help="tiny model for tests: 48x64 image, chunk 8, dim 32, 1+1 layers, 1 epoch")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import torch
+
+    from edge_inference.models.act.checkpoint import load_act, save_act
+    from edge_inference.models.act.configuration_act import ACTConfig
+    from edge_inference.models.act.dataset import load_any
+    from edge_inference.models.act.training import TrainConfig, train_act
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.small:
+        for key, value in SMALL.items():
+            if key == "image_size" and args.image_size is not None:
+                continue
+            setattr(args, key, value)
+    image_size = tuple(args.image_size) if args.image_size else None
+    try:
+        data = load_any(args.data, image_size, args.fit, args.limit)
+        config = ACTConfig(image_size=data.images.shape[1:3], state_dim=data.states.shape[1],
+                           action_dim=data.actions.shape[1], action_names=data.action_names, fps=data.fps,
+                           chunk_size=args.chunk_size, n_action_steps=args.n_action_steps or args.chunk_size,
+                           dim_model=args.dim_model, n_heads=args.n_heads, dim_feedforward=args.dim_feedforward,
+                           n_encoder_layers=args.n_encoder_layers, n_decoder_layers=args.n_decoder_layers,
+                           use_vae=args.use_vae, n_vae_encoder_layers=min(4, args.n_encoder_layers),
+                           dropout=args.dropout, optimizer_lr=args.lr, optimizer_lr_backbone=args.lr,
+                           pretrained_backbone_weights=None)
+        train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                            val_fraction=args.val_fraction, augment=args.augment, device=args.device,
+                            seed=args.seed, max_steps=args.max_steps)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"error: {err}")
+        return 2
+    print(f"train-act: {len(data)} frames from {data.source}, image {config.image_size}, fps {data.fps:.1f}",
+          flush=True)
+    try:
+        model, stats, history = train_act(data, config, train, log=lambda s: print(s, flush=True))
+    except RuntimeError as err:
+        print(f"error: {err}")
+        return 2
+    out = Path(args.out)
+    provenance = {"data": [str(d) for d in args.data], "frames": len(data), "image_fit": args.fit,
+                  "training": {k: v for k, v in vars(train).items()} | {"history": history}}
+    save_act(model, config, stats, out, extra_metadata=provenance)
+    module, _, _ = load_act(out)  # what the robot will load: checks the saved files too
+    _write_calibration(data, out / "calibration.npz")
+    if args.eval_data:
+        metrics = evaluate_drive(module, config, args.eval_data, args.fit)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        _print_metrics(metrics)
+    n_params = sum(p.numel() for p in module.parameters())
+    size = (out / "model.safetensors").stat().st_size
+    print(f"wrote {out} ({n_params:,} parameters, model.safetensors {size / 2**20:.1f} MiB)")
+    return 0
+
+
+def _write_calibration(data, path: Path, n: int = 64) -> None:
+    """Evenly spread real inputs (image (N,3,H,W) [0,1], state (N,S)) for export/quantize."""
+    import numpy as np
+
+    per_image = data.images[0].size * 4
+    n = max(1, min(n, len(data), CALIBRATION_BYTES // per_image))
+    pick = np.unique(np.linspace(0, len(data) - 1, n).astype(int))
+    images = data.images[pick].transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    np.savez(path, image=images, state=data.states[pick].astype(np.float32))
+
+
+def evaluate_drive(module, config, paths: list[str], fit: str = "resize", batch: int = 64) -> dict:
+    """Score on unseen demonstrations: every frame, first action of the predicted chunk vs the command.
+
+    Baselines: the training action mean (constant) and repeating the previous command
+    (the state input). Improvement = 1 - MAE / baseline MAE.
+    """
+    import numpy as np
+    import torch
+
+    from edge_inference.models.act.dataset import load_any
+
+    data = load_any(paths, tuple(config.image_size), fit)
+    preds = []
+    with torch.inference_mode():
+        for s in range(0, len(data), batch):
+            img = torch.from_numpy(data.images[s:s + batch]).permute(0, 3, 1, 2).float() / 255.0
+            preds.append(module(img, torch.from_numpy(data.states[s:s + batch]))[:, 0].numpy())
+    pred = np.concatenate(preds)  # (N, A)
+    target = data.actions
+    mean = np.asarray(module.normalize.action_shift.reshape(-1).numpy(), dtype=np.float64)
+    names = list(config.action_names)
+    out = {"data": [str(p) for p in paths], "frames": len(data), "per_action": {}}
+    for i, name in enumerate(names):
+        mae = float(np.mean(np.abs(pred[:, i] - target[:, i])))
+        const = float(np.mean(np.abs(mean[i] - target[:, i])))
+        hold = float(np.mean(np.abs(data.states[:, i] - target[:, i]))) if data.states.shape[1] > i else None
+        out["per_action"][name] = {"mae": mae, "constant_mean_mae": const, "hold_previous_mae": hold,
+                                   "improvement_vs_constant": 1.0 - mae / const if const > 0 else None}
+    return out
+
+
+def _print_metrics(metrics: dict) -> None:
+    print(f"unseen drive {metrics['data']} ({metrics['frames']} frames): first-action MAE")
+    for name, m in metrics["per_action"].items():
+        improvement = m["improvement_vs_constant"]
+        print(f"  {name:9s} ACT {m['mae']:.4f} | constant mean {m['constant_mean_mae']:.4f} | hold previous "
+              f"{m['hold_previous_mae']:.4f} | {'' if improvement is None else f'{improvement:+.1%} vs constant'}")
