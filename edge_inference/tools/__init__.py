@@ -7,6 +7,7 @@ TOOL_MODULES = [
     "up",
     "demo",
     "train_fsq",
+    "train_act",
     "quantize",
     "export",
     "hailo_compile",
