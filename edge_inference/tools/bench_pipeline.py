@@ -181,7 +181,8 @@ def build_runner(args) -> tuple[object, TimedBackend]:
     model_path = args.model_path or getattr(args, "act_model", None)  # bench's --act-model works too
     if model_path:
         from edge_inference.backends import create_backend
-        timed = TimedBackend(create_backend(args.backend, model_path))
+        threads = getattr(args, "threads", 1)  # the model bench's --threads, when run through it
+        timed = TimedBackend(create_backend(args.backend, model_path, threads=threads))
     else:
         timed = TimedBackend(NullActBackend(args.width, args.height))
     return PolicyRunner(timed), timed
@@ -221,7 +222,7 @@ def run(args) -> int:
         "pipeline": pipeline,
         "config": {"width": args.width, "height": args.height, "frames": args.frames, "rate_hz": args.rate,
                    "model": args.model_path or getattr(args, "act_model", None) or "null",
-                   "backend": runner.backend_name},
+                   "backend": runner.backend_name, "threads": getattr(args, "threads", 1)},
         "machine": {"platform": platform.platform(), "processor": platform.machine()},
         "definitions": {
             "image_to_chunk_ms": "image header stamp -> ActionChunk received by a subscriber (node clock)",
