@@ -1,4 +1,5 @@
 """ament_python package setup: installs nodes, launch, config and msg files."""
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -20,6 +21,9 @@ setup(
         ("share/" + package_name + "/config/rviz", glob("config/rviz/*")),
         ("share/" + package_name + "/config/rqt", glob("config/rqt/*")),
         ("share/" + package_name + "/msg", glob("edge_inference_msgs/msg/*.msg")),
+    ] + [  # shipped demo/trained models, resolved relative to the share dir (resources.resolve_model_path)
+        ("share/" + package_name + "/" + d, [os.path.join(d, f) for f in files])
+        for d, _, files in os.walk("models") if files
     ],
     install_requires=["setuptools"],
     zip_safe=True,

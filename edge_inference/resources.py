@@ -17,3 +17,16 @@ def share_dir() -> Path:
 
 def config_path(*parts: str) -> Path:
     return share_dir().joinpath("config", *parts)
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    """A model path as given, or relative to the package share dir (``models/...`` in config files).
+
+    Config files name shipped models relative to the package, so the same YAML works
+    from a source checkout, a colcon install, and any working directory.
+    """
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    shared = share_dir() / p
+    return shared if shared.exists() else p

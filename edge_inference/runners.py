@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from edge_inference.backends import Backend, create_backend
+from edge_inference.resources import resolve_model_path
 
 DEFAULT_BACKEND = "onnxruntime"
 
@@ -111,8 +112,8 @@ class BehaviorRunner:
 
 
 def create_policy_runner(model_path: str | Path, backend: str = DEFAULT_BACKEND, **opts: Any) -> PolicyRunner:
-    return PolicyRunner(create_backend(backend, model_path, **opts))
+    return PolicyRunner(create_backend(backend, resolve_model_path(model_path), **opts))
 
 
 def create_behavior_runner(model_path: str | Path, backend: str = DEFAULT_BACKEND, **opts: Any) -> BehaviorRunner:
-    return BehaviorRunner(create_backend(backend, model_path, **opts))
+    return BehaviorRunner(create_backend(backend, resolve_model_path(model_path), **opts))
