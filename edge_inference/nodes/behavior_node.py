@@ -25,6 +25,7 @@ from ..params import declare_params, param
 from ..qos import reliable_qos, sensor_qos
 from ..ros_time import ns_to_stamp, stamp_to_ns
 from ..temporary_models import DEFAULT_BEHAVIOR_CLASSES, TemporaryBehaviorRunner
+from .spin import spin_node
 
 NS_PER_MS = 1_000_000
 
@@ -196,15 +197,7 @@ class BehaviorNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = BehaviorNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(BehaviorNode, args)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from ..diagnostics import ERROR, OK, WARN, FrequencyTask, Updater
 from ..image_conversion import rgb_to_image_msg
 from ..params import declare_params, param
 from ..qos import qos_from_name
+from .spin import spin_node
 
 
 @dataclass
@@ -130,15 +131,7 @@ class CameraNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = CameraNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(CameraNode, args)
 
 
 if __name__ == "__main__":

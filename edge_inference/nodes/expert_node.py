@@ -20,6 +20,7 @@ from ..ros_time import stamp_to_ns
 from ..sim.dynamics import CarState
 from ..sim.expert import ExpertConfig, PurePursuitExpert
 from ..sim.track import SHAPES, Track, TrackConfig
+from .spin import spin_node
 
 
 @dataclass
@@ -93,15 +94,7 @@ class ExpertNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = ExpertNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(ExpertNode, args)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from ..overlay import CameraMountConfig, OverlayContent, draw_overlay, intrinsic
 from ..params import declare_params, param
 from ..qos import qos_from_name, reliable_qos
 from ..ros_time import stamp_to_ns
+from .spin import spin_node
 
 NS_PER_S = 1_000_000_000
 LATENCY_WINDOW = 30  # chunks in the latency p50/p95 (a few seconds of chunks: a slowdown shows quickly)
@@ -258,15 +259,7 @@ class MonitorNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = MonitorNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(MonitorNode, args)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from ..params import declare_params, param
 from ..qos import qos_from_name, reliable_qos
 from ..ros_time import ns_to_stamp, stamp_to_ns
 from ..temporary_models import TemporaryPolicyRunner
+from .spin import spin_node
 
 NS_PER_MS = 1_000_000
 
@@ -317,15 +318,7 @@ class PolicyNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = PolicyNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(PolicyNode, args)
 
 
 if __name__ == "__main__":

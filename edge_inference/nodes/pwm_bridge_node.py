@@ -27,6 +27,7 @@ from ..diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, Updater
 from ..params import declare_params
 from ..pwm_mapping import PwmMapper, default_calibration_path, load_calibration
 from ..qos import reliable_qos, sensor_qos
+from .spin import spin_node
 
 CONFIG_CLASS = BridgeConfig
 HELLO_RETRY_S = 0.25
@@ -358,15 +359,5 @@ class PwmBridgeNode(Node):
         super().destroy_node()
 
 
-def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = PwmBridgeNode()
-    executor = rclpy.executors.MultiThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+def main(args=None):
+    spin_node(PwmBridgeNode, args)

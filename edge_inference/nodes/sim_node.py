@@ -25,6 +25,7 @@ from ..sim.behaviors import BEHAVIOR_CLASSES, BehaviorRules
 from ..sim.board_link import BOARD_KINDS
 from ..sim.track import SHAPES, TrackConfig
 from ..sim.world import World
+from .spin import spin_node
 
 COMMAND_SOURCES = ("board", "topic")
 
@@ -205,15 +206,7 @@ class SimNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = SimNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(SimNode, args)
 
 
 if __name__ == "__main__":
