@@ -6,7 +6,7 @@ from setuptools import find_packages, setup
 
 package_name = "edge_inference"
 
-NODES = ["camera_node", "policy_node", "behavior_node", "pwm_bridge_node", "sim_node", "monitor_node"]
+NODES = ["camera_node", "policy_node", "behavior_node", "pwm_bridge_node", "sim_node", "expert_node", "monitor_node"]
 
 setup(
     name=package_name,
