@@ -20,6 +20,7 @@ TOOL_MODULES = [
     "gen_demos",
     "drive_sim",
     "bench_sim",
+    "train_sim_policy",
     "top",
     "bench_monitor",
     "calibrate",
