@@ -397,7 +397,8 @@ def finish_metrics(bag: str, config: ReplayConfig, stats, result: ReplayResult, 
     from edge_inference.evaluation.metrics import score_replay
 
     if not result.tick_target and not result.window_ns:
-        problems = "; ".join(stats.warnings + result.warnings) or "no matching topics"
+        hints = [f"{k}: {v}" for k, v in sorted(result.activity.items()) if "not" in k]  # e.g. no teleop
+        problems = "; ".join(stats.warnings + result.warnings + hints) or "no matching topics"
         raise ValueError(f"{bag}: nothing to evaluate ({problems}); topics in the bag: "
                          f"{sorted(stats.topics) or 'none'}")
     metrics = score_replay(result)
