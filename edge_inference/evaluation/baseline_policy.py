@@ -25,39 +25,19 @@ import numpy as np
 
 IMAGE_SIZE = (60, 80)  # (H, W) the camera frames are resized to
 CHUNK = 8
-GAP_S = 1.0  # a pause longer than this starts a new segment (no chunk crosses it)
 
 
-def load_training_data(bag: str | Path, image_topic: str = "/camera/image_raw",
-                       command_topic: str = "/vehicle/command") -> dict[str, np.ndarray]:
-    """Frames paired with the manual command of the same stamp, the previous command, and chunk targets."""
-    from edge_inference.bag_io import image_to_rgb, read_bag, stamp_ns
-    from edge_inference.preprocess import preprocess_image
+def load_training_data(bag: str | Path) -> dict[str, np.ndarray]:
+    """Frames, state (previous command) and chunk targets, from the same loader ACT trains with."""
+    from edge_inference.models.act.dataset import load_bag
 
-    frames: dict[int, np.ndarray] = {}
-    commands: dict[int, np.ndarray] = {}
-    for m in read_bag(bag, topics=[image_topic, command_topic]):
-        t = stamp_ns(m.msg.header)
-        if m.topic == image_topic:
-            image = preprocess_image(image_to_rgb(m.msg), IMAGE_SIZE[1], IMAGE_SIZE[0])  # (3, H, W)
-            frames[t] = (image * 255).round().astype(np.uint8)
-        elif int(m.msg.source) == 2:  # SOURCE_MANUAL
-            commands[t] = np.array([m.msg.steering, m.msg.throttle], np.float32)
-    stamps = np.array(sorted(set(frames) & set(commands)), dtype=np.int64)
-    if stamps.size < CHUNK + 2:
-        raise ValueError(f"{bag}: only {stamps.size} frames with a manual command at the same stamp")
-    actions = np.stack([commands[t] for t in stamps])  # (N, 2)
-    segment = np.concatenate([[0], np.cumsum(np.diff(stamps) / 1e9 > GAP_S)])
-    idx = np.arange(stamps.size)[:, None] + np.arange(CHUNK)[None]  # (N, CHUNK)
-    idx = np.minimum(idx, stamps.size - 1)
-    same = segment[idx] == segment[:, None]
-    # Past a segment's end the chunk repeats its last command (what a stop would look like).
-    last_in_segment = np.array([np.flatnonzero(segment == s)[-1] for s in segment])
-    idx = np.where(same, idx, last_in_segment[:, None])
-    previous = np.vstack([actions[:1], actions[:-1]])
-    previous[np.r_[True, segment[1:] != segment[:-1]]] = 0.0  # segment start: nothing applied yet
-    return {"images": np.stack([frames[t] for t in stamps]), "state": previous.astype(np.float32),
-            "chunks": actions[idx].astype(np.float32), "stamps": stamps}
+    demos = load_bag(bag, IMAGE_SIZE)
+    if len(demos) < CHUNK + 2:
+        raise ValueError(f"{bag}: only {len(demos)} frames with commands")
+    idx, _ = demos.chunk_index(CHUNK)  # past a segment's end the chunk repeats its last command
+    return {"images": np.ascontiguousarray(demos.images.transpose(0, 3, 1, 2)),  # (N, 3, H, W) uint8
+            "state": demos.states.astype(np.float32), "chunks": demos.actions[idx].astype(np.float32),
+            "segments": demos.segments}
 
 
 def build_model(use_state: bool = True):
