@@ -7,10 +7,13 @@ the simulated IMU with the FSQ model and is compared with the ground-truth label
 It drives the policy on the CPU backend at int8 and at fp32, then the expert for
 reference, printing live rates/latencies and finally the score table.
 
-Models (nothing is downloaded): ``--models DIR`` (default ``artifacts/demo_models``),
-else the small models checked in under ``models/sim_demo``; when neither has
-them, they are built once and cached: gen-demos -> train-fsq/export/quantize
-and train-act/export/quantize (the first run takes minutes; the time is printed).
+Models (nothing is downloaded), looked up in ``--models DIR`` (default
+``artifacts/demo_models``), then in ``models/sim_demo`` (small, checked in):
+  policy: ``act/`` (an ACT from `train-act`) if present, else ``policy_cnn/`` (a small
+  CNN chunk policy with ACT's I/O contract, `train-sim-policy`); fsq: ``fsq/``.
+Missing ones are built once into the cache (gen-demos -> train -> export -> quantize)
+and the time is printed; ``--retrain`` rebuilds them. The ACT is only built when
+asked (``--policy act``): a ResNet-18 ACT takes far longer than a demo should on a CPU.
 Exit 0 when the int8 policy completed the laps without leaving the track.
 """
 from __future__ import annotations
@@ -33,7 +36,9 @@ def register(sub) -> None:
     p.add_argument("--duration", type=float, default=0.0,
                    help="cap per driving run in s (0: until the laps are done, at most 40 s per lap + 20 s)")
     p.add_argument("--laps", type=int, default=1)
-    p.add_argument("--models", default=str(DEFAULT_CACHE), help="model cache directory (act/, fsq/)")
+    p.add_argument("--models", default=str(DEFAULT_CACHE), help="model cache directory (act/, policy_cnn/, fsq/)")
+    p.add_argument("--policy", default="auto", choices=["auto", "act", "cnn", "temporary"],
+                   help="auto: a trained ACT if one is cached/checked in, else the CNN chunk policy")
     p.add_argument("--retrain", action="store_true", help="rebuild the models into --models even if present")
     p.add_argument("--skip-fp32", action="store_true", help="drive only int8 (and the expert)")
     p.add_argument("--skip-expert", action="store_true")
@@ -137,24 +142,55 @@ def build_act(cache: Path) -> Path:
     return act
 
 
-def resolve_models(cache: Path, retrain: bool) -> tuple[Path | None, Path, float]:
-    """(ACT dir or None when no ACT can be had, FSQ dir, seconds spent building)."""
+def build_policy_cnn(cache: Path) -> Path:
+    """Expert demonstrations -> train-sim-policy (+ONNX) -> int8 (a few minutes on 2 cores)."""
+    data, out = cache / "data", cache / "policy_cnn"
+    if out.exists():
+        shutil.rmtree(out)
+    print("demo: building the CNN chunk policy from simulated expert demonstrations ...", flush=True)
+    _cli(["gen-demos", "--out", str(data), "--episodes", "12", "--seconds", "40", "--bag-episodes", "0",
+          "--imu-drives", "0"])
+    _cli(["train-sim-policy", "--data", str(data / "demos.npz"), "--out", str(out), "--epochs", "8"])
+    _cli(["quantize", "--model", str(out), "--samples", str(out / "calibration.npz")])
+    return out
+
+
+def resolve_policy(cache: Path, choice: str, retrain: bool) -> Path | None:
+    if choice == "temporary":
+        return None
+    if choice in ("auto", "act"):
+        act = None if retrain else find_model(cache, "act")
+        if act is not None:
+            return act
+        if choice == "act":
+            if not act_tools_available():
+                raise SystemExit("demo: --policy act: no trained ACT cached or checked in, and `train-act` "
+                                 "is not available here")
+            return build_act(cache)
+    cnn = None if retrain else find_model(cache, "policy_cnn")
+    return cnn if cnn is not None else build_policy_cnn(cache)
+
+
+def resolve_models(cache: Path, policy: str, retrain: bool) -> tuple[Path | None, Path, float]:
+    """(policy dir, or None for the temporary heuristic; FSQ dir; seconds spent building)."""
     t0 = time.monotonic()
     fsq = None if retrain else find_model(cache, "fsq")
     if fsq is None:
         fsq = build_fsq(cache)
-    act = None if retrain else find_model(cache, "act")
-    if act is None:
-        if act_tools_available():
-            act = build_act(cache)
-        else:
-            print("demo: WARNING: no trained ACT in the cache or checked in, and `train-act` is not available: "
-                  "driving with the temporary heuristic policy instead", flush=True)
+    act = resolve_policy(cache, policy, retrain)
     shutil.rmtree(cache / "data", ignore_errors=True)  # demonstrations are large; the models are what we keep
     took = time.monotonic() - t0
     if took > 1.0:
         print(f"demo: models built in {took / 60:.1f} min -> {cache}", flush=True)
     return act, fsq, took
+
+
+def describe_policy(path: Path | None) -> str:
+    if path is None:
+        return "the temporary heuristic (NOT a trained model)"
+    cfg = path / "config.json"
+    arch = json.loads(cfg.read_text()).get("architecture", "act") if cfg.is_file() else "act"
+    return f"{path} ({'ACT' if arch == 'act' else 'CNN chunk policy, ACT I/O contract'})"
 
 
 # --------------------------------------------------------------------------- driving
@@ -213,8 +249,8 @@ def drive(name: str, model: str, backend: str, fsq_dir: Path | None, laps: int, 
 
 
 def run(args) -> int:
-    act, fsq, build_s = resolve_models(Path(args.models), args.retrain)
-    print(f"demo: ACT policy {act or 'temporary heuristic (no trained ACT)'}, FSQ behavior model {fsq}", flush=True)
+    act, fsq, build_s = resolve_models(Path(args.models), args.policy, args.retrain)
+    print(f"demo: policy {describe_policy(act)}; FSQ behavior model {fsq}", flush=True)
     runs = RUNS if act is not None else (("temporary", "temporary"),)
     board = choose_board(args.board)
     print(f"demo: loop = camera_node (sim) -> policy_node -> pwm_bridge_node -> pty -> {board} board -> "
@@ -238,7 +274,7 @@ def run(args) -> int:
         agree = r["behavior_agreement"]
         agree_text = "-" if agree is None else f"{100 * agree:.0f}%"
         print(f"  {r['run']:>6}: stop: {r['stop_reason']}; behavior label agreed with the ground truth {agree_text}")
-    summary = {"runs": rows, "act": str(act) if act else None, "fsq": str(fsq), "build_seconds": round(build_s, 1),
+    summary = {"runs": rows, "policy": describe_policy(act), "fsq": str(fsq), "build_seconds": round(build_s, 1),
                "total_seconds": round(time.monotonic() - t0, 1)}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
