@@ -253,6 +253,12 @@ def run(args) -> int:
         print("error: --runs must be >= 200 for stable p99")
         return 2
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if args.act_car and not args.act_model:
+        args.act_model = str(CAR_ACT_DIR)
+        if not (CAR_ACT_DIR / "config.json").is_file():
+            make_car_act(CAR_ACT_DIR, args.act_data)
+    if args.act_model:
+        prepare_act(Path(args.act_model), args.act_data)
     models = {"fsq": Path(args.fsq_model)}
     if args.act_model:
         models = {"act": Path(args.act_model)} | models
@@ -261,12 +267,6 @@ def run(args) -> int:
         "machine": f"{platform.machine()} {os.cpu_count()} cores", "python": platform.python_version()}}
     if not args.act_model:
         report["models"]["act"] = {b: {"skipped": "no --act-model given"} for b in backends}
-    if args.act_car and not args.act_model:
-        args.act_model = str(CAR_ACT_DIR)
-        if not (CAR_ACT_DIR / "config.json").is_file():
-            make_car_act(CAR_ACT_DIR, args.act_data)
-    if args.act_model:
-        prepare_act(Path(args.act_model), args.act_data)
     for name, model_dir in models.items():
         report["models"][name] = {}
         for backend in backends:
