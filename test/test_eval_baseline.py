@@ -12,16 +12,17 @@ from edge_inference.cli import main as cli_main
 from edge_inference.evaluation.baseline_policy import CHUNK, IMAGE_SIZE, load_training_data
 
 
-def test_training_pairs_follow_the_teleop_and_stop_at_pauses(tmp_path):
+def test_training_pairs_are_frames_with_previous_command_as_state(tmp_path):
     bag = tmp_path / "drive"
     write_eval_bag(bag, "mcap")
     data = load_training_data(bag)
-    assert data["images"].shape == (N, 3, *IMAGE_SIZE) and data["images"].dtype == np.uint8
+    assert data["images"].shape == (N, *IMAGE_SIZE, 3) and data["images"].dtype == np.uint8
     i = np.arange(N)
-    idx = np.minimum(i[:, None] + np.arange(CHUNK), N - 1)  # one segment: the chunk holds the last command
-    np.testing.assert_allclose(data["chunks"][..., 0], steering(idx), atol=1e-6)
-    np.testing.assert_allclose(data["state"][1:, 1], throttle(i[:-1]), atol=1e-6)  # previous command
-    assert data["state"][0].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(data["actions"][:, 0], steering(i), atol=1e-6)
+    np.testing.assert_allclose(data["states"][1:, 1], throttle(i[:-1]), atol=1e-6)  # previous command
+    assert data["states"][0].tolist() == [0.0, 0.0]
+    assert data["episode_index"].tolist() == [0] * 54 + [1] * 6  # one drive: its last 10% is held out
+    assert data["fps"] == pytest.approx(1e9 / FRAME_NS)
 
 
 def test_trained_policy_is_scored_through_the_onnx_runner(tmp_path):
@@ -33,7 +34,7 @@ def test_trained_policy_is_scored_through_the_onnx_runner(tmp_path):
     model = tmp_path / "model"
     assert train_main(["--train-bag", str(bag), "--out", str(model), "--epochs", "1", "--threads", "1"]) == 0
     card = json.loads((model / "training.json").read_text())
-    assert card["frames"] == N and card["chunk_size"] == CHUNK
+    assert card["frames"] == N and card["chunk_size"] == CHUNK and card["architecture"] == "sim_cnn"
     out = tmp_path / "report"
     assert cli_main(["eval", "--bag", str(bag), "--model", str(model), "--backend", "onnxruntime",
                      "--out", str(out)]) == 0

@@ -33,6 +33,7 @@ class ChunkPolicyConfig:
     lr: float = 1e-3
     frame_stride: int = 1                     # use every n-th frame (faster training)
     seed: int = 0
+    use_state: bool = True                    # False: image only (the state input is multiplied by 0)
 
 
 class ChunkPolicy(nn.Module):
@@ -52,9 +53,11 @@ class ChunkPolicy(nn.Module):
         self.head = nn.Sequential(nn.Linear(n_feats + 2, cfg.hidden), nn.ReLU(),
                                   nn.Linear(cfg.hidden, cfg.chunk_size * 2))
         self.chunk_size = cfg.chunk_size
+        self.use_state = cfg.use_state
 
     def forward(self, image: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         feats = self.encoder(image)                                    # (B, 16*h*w)
+        state = state if self.use_state else state * 0.0               # stays a graph input when exported
         out = self.head(torch.cat([feats, state], 1))                  # (B, chunk*2)
         return torch.tanh(out).view(-1, self.chunk_size, 2)            # (B, chunk, 2) in [-1, 1]
 
