@@ -55,7 +55,7 @@ def split_samples(samples: dict[str, np.ndarray], n_calibration: int) -> tuple[d
     n = min(len(v) for v in samples.values())
     if n < 2:
         raise ValueError(f"need at least 2 samples to calibrate and evaluate, got {n}")
-    cut = min(n_calibration, n // 2)
+    cut = n_calibration if n > n_calibration else n // 2  # too few samples: half and half
     return ({k: v[:cut] for k, v in samples.items()}, {k: v[cut:n] for k, v in samples.items()})
 
 
