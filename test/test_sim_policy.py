@@ -1,0 +1,60 @@
+"""The demo's driving policy: the checked-in int8/fp32 models drive the sim, and train-sim-policy works."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge_inference.tools.demo import CHECKED_IN, find_model
+
+SHIPPED = CHECKED_IN / "policy_cnn"
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime-int8", "onnxruntime"])
+def test_checked_in_policy_drives_a_clean_lap(backend, tmp_path):
+    from edge_inference.cli import main
+    out = tmp_path / "score.json"
+    rc = main(["drive-sim", "--mode", "direct", "--model", str(SHIPPED), "--backend", backend,
+               "--laps", "1", "--track-shape", "bean", "--json", str(out)])
+    score = json.loads(out.read_text())
+    assert rc == 0, score
+    assert score["laps_completed"] == 1 and score["off_track_events"] == 0
+    assert score["max_cte_m"] < 0.2
+
+
+def test_checked_in_models_are_complete_and_small():
+    for kind in ("policy_cnn", "fsq"):
+        d = find_model(CHECKED_IN / "missing-cache", kind)
+        assert d == CHECKED_IN / kind
+        total = sum(f.stat().st_size for f in d.iterdir())
+        assert total < 3_000_000, f"{kind}: {total} bytes checked in"
+    from edge_inference.runners import create_policy_runner
+    runner = create_policy_runner(SHIPPED, "onnxruntime-int8")
+    try:
+        assert (runner.chunk_size, runner.action_dim) == (16, 2)
+        chunk = runner.predict(np.zeros((180, 320, 3), np.uint8), np.zeros(2, np.float32))
+        assert chunk.shape == (16, 2) and np.all(np.abs(chunk) <= 1.0)
+    finally:
+        runner.close()
+
+
+def test_train_sim_policy_exports_a_runnable_model(tmp_path):
+    pytest.importorskip("torch")
+    from edge_inference.cli import main
+    from edge_inference.runners import create_policy_runner
+    from edge_inference.sim.demonstrations import DemoConfig, generate_demos
+    demos = generate_demos(DemoConfig(episodes=2, seconds=2.0, image_size=(36, 64)))
+    np.savez(tmp_path / "demos.npz", **demos)
+    out = tmp_path / "policy"
+    assert main(["train-sim-policy", "--data", str(tmp_path / "demos.npz"), "--out", str(out), "--epochs", "1",
+                 "--image-size", "36", "64", "--chunk-size", "8", "--threads", "1"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["onnx_max_abs_diff_real"] < 1e-4
+    runner = create_policy_runner(out, "onnxruntime")
+    try:
+        assert runner.chunk_size == 8 and runner.image_height == 36
+        assert runner.predict(np.zeros((180, 320, 3), np.uint8), np.zeros(2, np.float32)).shape == (8, 2)
+    finally:
+        runner.close()
+    assert main(["train-sim-policy", "--data", str(tmp_path / "nope.npz"), "--out", str(out)]) == 2
