@@ -164,6 +164,11 @@ def test_policy_metrics_match_direct_computation(tmp_path, storage):
         assert got["normalized_mae"] == pytest.approx(np.abs(err).mean() / target[:, d].std(), rel=1e-5)
         base = np.abs(target[:, d] - target[:, d].mean()).mean()
         assert policy["baseline_constant_mean"][name]["mae"] == pytest.approx(base, rel=1e-5)
+    # Vision-free baseline under the same scheduling: the state (previous command) held per chunk.
+    held = np.where((chunk_frames > 0)[:, None], target[np.maximum(chunk_frames - 1, 0)], 0.0)
+    for d, name in enumerate(["steering", "throttle"]):
+        assert policy["baseline_hold_state_per_chunk"][name]["mae"] == pytest.approx(
+            np.abs(held[:, d] - target[:, d]).mean(), rel=1e-5)
     ratio = np.abs(pred[:, 0] - target[:, 0]).mean() / np.abs(target[:, 0] - target[:, 0].mean()).mean()
     assert policy["steering_mae_vs_constant_mean"] == pytest.approx(ratio, rel=1e-5)
 

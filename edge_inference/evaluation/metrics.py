@@ -218,6 +218,9 @@ def score_replay(result) -> dict:
             "per_dimension": regression_metrics(pred[acting], target[acting], names),
             "baseline_constant_mean": constant_baseline(target[acting], names),
             "baseline_hold_previous": _hold_previous(target, acting, names),
+            "baseline_hold_state_per_chunk": _hold_state_per_chunk(
+                np.asarray(result.tick_ns, dtype=np.int64), np.asarray(result.tick_chunk_ns, dtype=np.int64),
+                target, acting, names),
             "steering_sign_agreement": sign_agreement(pred[acting, steer], target[acting, steer]),
             "baseline_sign_agreement_constant_mean": sign_agreement(
                 np.full(int(acting.sum()), target[acting, steer].mean() if acting.any() else 0.0),
@@ -248,6 +251,20 @@ def score_replay(result) -> dict:
     out["replay_activity"] = {k: int(v) for k, v in sorted(result.activity.items())}
     out["replay_warnings"] = list(result.warnings)
     return out
+
+
+def _hold_state_per_chunk(tick_ns: np.ndarray, chunk_ns: np.ndarray, target: np.ndarray, acting: np.ndarray,
+                          names: Sequence[str]) -> dict:
+    """A vision-free policy under the same scheduling: repeat the state input for the whole chunk.
+
+    For each scored tick, the teleop command just before the frame its chunk came
+    from (what the state input said then; zeros before any command).
+    """
+    if chunk_ns.size != tick_ns.size or not acting.any():
+        return {}
+    before = np.searchsorted(tick_ns, chunk_ns, side="left") - 1  # last command strictly before the frame
+    held = np.where((before >= 0)[:, None], target[np.maximum(before, 0)], 0.0)
+    return regression_metrics(held[acting], target[acting], names)
 
 
 def _hold_previous(target: np.ndarray, acting: np.ndarray, names: Sequence[str]) -> dict:

@@ -92,6 +92,7 @@ class ReplayResult:
     tick_ns: list[int] = field(default_factory=list)
     tick_pred: list[np.ndarray] = field(default_factory=list)  # (A,), NaN when neutral
     tick_target: list[np.ndarray] = field(default_factory=list)  # (A,)
+    tick_chunk_ns: list[int] = field(default_factory=list)  # image stamp of the chunk behind the action (0: neutral)
     neutral_reasons: Counter = field(default_factory=Counter)
     # every accepted chunk: image stamp and actions (H, A)
     chunk_t0_ns: list[int] = field(default_factory=list)
@@ -292,6 +293,7 @@ class Replayer:
             self.result.tick_ns.append(t)
             self.result.tick_pred.append(pred[: len(target)])
             self.result.tick_target.append(target)
+            self.result.tick_chunk_ns.append(0 if action.is_neutral else int(action.stamp_ns))
         else:
             self.result.tick_ns.append(t)
             self.result.tick_target.append(target)

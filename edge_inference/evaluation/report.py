@@ -188,14 +188,20 @@ def markdown(metrics: dict, timing: dict, plots: list[str]) -> str:
                   f"{policy['scored_samples']} of {policy['teleop_samples']} teleop commands scored "
                   f"(the rest: policy neutral {policy['neutral_samples'] or {}}); "
                   f"{policy['chunks']} chunks; state input: {policy['state_source']}.", "",
-                  "| dimension | MAE | RMSE | normalized MAE | bias | constant-mean MAE | hold-previous MAE |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| dimension | MAE | RMSE | normalized MAE | bias | constant-mean MAE | hold-state-per-chunk MAE "
+                  "| hold-previous MAE |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name in names:
             d = policy["per_dimension"][name]
             b = policy["baseline_constant_mean"].get(name, {})
+            c = policy.get("baseline_hold_state_per_chunk", {}).get(name, {})
             h = policy["baseline_hold_previous"].get(name, {})
             lines.append(f"| {name} | {_fmt(d['mae'])} | {_fmt(d['rmse'])} | {_fmt(d['normalized_mae'])} | "
-                         f"{_fmt(d['bias'])} | {_fmt(b.get('mae'))} | {_fmt(h.get('mae'))} |")
+                         f"{_fmt(d['bias'])} | {_fmt(b.get('mae'))} | {_fmt(c.get('mae'))} | {_fmt(h.get('mae'))} |")
+        lines += ["", "Baselines: constant mean of this drive's teleop; hold-state-per-chunk repeats the state "
+                      "input for each chunk under the same scheduling (a policy that ignores the camera); "
+                      "hold-previous repeats the previous teleop command at every tick (an upper bound on "
+                      "what the state alone can give)."]
         lines += ["", f"Steering MAE / constant-mean MAE: **{_fmt(policy['steering_mae_vs_constant_mean'])}** "
                       f"(goal ≤ 0.70). Steering sign agreement: {_fmt(policy['steering_sign_agreement'])} "
                       f"(constant mean: {_fmt(policy['baseline_sign_agreement_constant_mean'])})."]
