@@ -34,6 +34,9 @@ class TrainConfig:
     device: str = field(default="auto", metadata={"description": "auto | cpu | cuda"})
     seed: int = field(default=0, metadata={"description": "shuffling and init seed"})
     max_steps: int | None = field(default=None, metadata={"description": "stop after this many steps (tests)"})
+    use_state: bool = field(default=True, metadata={
+        "description": "False: image-only policy (state zeroed in training, its input weights zeroed after), "
+                       "to measure what the camera alone contributes"})
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -85,6 +88,9 @@ def train_act(data: Demonstrations, config: ACTConfig, train: TrainConfig,
     if data.states.shape[1] != config.state_dim or data.actions.shape[1] != config.action_dim:
         raise ValueError(f"demonstrations have state {data.states.shape[1]} / action {data.actions.shape[1]} dims, "
                          f"config {config.state_dim} / {config.action_dim}")
+    if not train.use_state:
+        data = Demonstrations(data.images, np.zeros_like(data.states), data.actions, data.segments, data.fps,
+                              data.action_names, data.source)
     torch.manual_seed(train.seed)
     gen = torch.Generator().manual_seed(train.seed)
     device = resolve_device(train.device)
@@ -146,6 +152,11 @@ def train_act(data: Demonstrations, config: ACTConfig, train: TrainConfig,
             f"{val_text} [{entry['seconds']:.0f} s]")
         if train.max_steps is not None and step >= train.max_steps:
             break
+    if not train.use_state:
+        with torch.no_grad():  # the state input then has no effect at all, whatever the robot feeds
+            model.encoder_robot_state_input_proj.weight.zero_()
+            if config.use_vae:
+                model.vae_encoder_robot_state_input_proj.weight.zero_()
     return model.eval().cpu(), stats, history
 
 
