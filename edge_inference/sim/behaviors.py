@@ -95,7 +95,8 @@ def scripted_drive(rng: np.random.Generator, n_segments: int = 40, max_speed_mps
             segs.append(Segment(kind, float(rng.normal(0, 0.02)), thr(rng.uniform(*v)), d))
         elif kind.startswith("turn"):
             sign = 1.0 if kind == "turn_left" else -1.0
-            segs.append(Segment(kind, sign * float(rng.uniform(0.45, 1.0)), thr(rng.uniform(0.7, 2.0)), d))
+            # from lane-like bends (R ~ 2.5 m) to full lock (R ~ 0.6 m)
+            segs.append(Segment(kind, sign * float(rng.uniform(0.2, 1.0)), thr(rng.uniform(0.7, 2.0)), d))
         else:
             segs += [Segment("straight_fast", 0.0, thr(rng.uniform(2.0, 2.8)), 2.5),
                      Segment(kind, 0.0, 0.0, 2.0)]

@@ -138,27 +138,41 @@ def generate_demos(cfg: DemoConfig, calibration: Calibration | None = None,
     return out
 
 
+def _lap_drive(world: World, rng: np.random.Generator, seconds: float, rate_hz: float):
+    """The expert lapping a random track at a random speed: the motion the demo's car really makes."""
+    expert = PurePursuitExpert(world.track, world.vehicle, ExpertConfig(cruise_mps=float(rng.uniform(0.6, 2.4))))
+    for _ in range(int(seconds * rate_hz)):
+        yield expert.act(world.state)
+
+
 def imu_windows(n_drives: int = 10, segments: int = 40, window_length: int = 100, rate_hz: float = 50.0,
                 stride: int = 25, min_purity: float = 0.7, seed: int = 0,
-                class_names: tuple[str, ...] = BEHAVIOR_CLASSES) -> dict[str, np.ndarray]:
-    """Labelled IMU windows (N, T, 9) from scripted drives; ``users`` = drive index (split by drive)."""
+                class_names: tuple[str, ...] = BEHAVIOR_CLASSES, lap_seconds: float = 60.0) -> dict[str, np.ndarray]:
+    """Labelled IMU windows (N, T, 9); ``users`` = drive index (split by drive).
+
+    Each drive is a scripted sequence of every behavior on open ground, followed by
+    ``lap_seconds`` of the expert lapping a random track (lane-like bends).
+    """
     rules = BehaviorRules(class_names=class_names)
     windows, labels, users = [], [], []
     dt = 1.0 / rate_hz
     for drive in range(n_drives):
         rng = np.random.default_rng([seed, 7, drive])
         world = World(TrackConfig(), rules=rules, seed=seed * 1000 + drive)
-        rows, inst = [], []
-        for seg in scripted_drive(rng, segments, world.vehicle.max_speed_mps):
-            for _ in range(int(seg.duration_s * rate_hz)):
-                s = world.step(seg.steering, seg.throttle, dt)
-                rows.append(world.read_imu().as_row())
+        scripted = [(seg.steering, seg.throttle) for seg in scripted_drive(rng, segments, world.vehicle.max_speed_mps)
+                    for _ in range(int(seg.duration_s * rate_hz))]
+        lap_world = World(TrackConfig(shape=("oval", "bean")[drive % 2], radius_m=float(rng.uniform(2.0, 3.5))),
+                          rules=rules, seed=seed * 1000 + drive + 500)
+        for w, commands in ((world, scripted), (lap_world, _lap_drive(lap_world, rng, lap_seconds, rate_hz))):
+            rows, inst = [], []  # windowed per part: no window spans the jump between two worlds
+            for steering, throttle in commands:
+                s = w.step(steering, throttle, dt)
+                rows.append(w.read_imu().as_row())
                 inst.append(instant_label(rules, s.v, s.yaw_rate, s.accel))
-        rows = np.asarray(rows, np.float32)
-        for end in range(window_length, len(rows) + 1, stride):
-            name = window_label(inst[end - window_length:end], min_purity)
-            if name is None:
-                continue
-            windows.append(rows[end - window_length:end]); labels.append(name); users.append(drive)
+            rows = np.asarray(rows, np.float32)
+            for end in range(window_length, len(rows) + 1, stride):
+                name = window_label(inst[end - window_length:end], min_purity)
+                if name is not None:
+                    windows.append(rows[end - window_length:end]); labels.append(name); users.append(drive)
     return {"windows": np.stack(windows), "labels": np.array(labels), "users": np.array(users, np.int64),
             "class_names": np.array(class_names), "sample_rate_hz": np.float32(rate_hz)}
