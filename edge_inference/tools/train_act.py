@@ -47,7 +47,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-augment", dest="augment", action="store_false")
     p.add_argument("--no-state", dest="use_state", action="store_false",
                    help="image-only policy (the state input is ignored): what the camera alone contributes")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N frames of each source (tests)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="use only the first N frames of each source, --eval-data too (tests)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (tests)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -103,7 +104,7 @@ def run(args) -> int:
     module, _, _ = load_act(out)  # what the robot will load: checks the saved files too
     _write_calibration(data, out / "calibration.npz")
     if args.eval_data:
-        metrics = evaluate_drive(module, config, args.eval_data, args.fit)
+        metrics = evaluate_drive(module, config, args.eval_data, args.fit, args.limit)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         _print_metrics(metrics)
     n_params = sum(p.numel() for p in module.parameters())
@@ -123,7 +124,8 @@ def _write_calibration(data, path: Path, n: int = 64) -> None:
     np.savez(path, image=images, state=data.states[pick].astype(np.float32))
 
 
-def evaluate_drive(module, config, paths: list[str], fit: str = "resize", batch: int = 64) -> dict:
+def evaluate_drive(module, config, paths: list[str], fit: str = "resize", limit: int | None = None,
+                   batch: int = 64) -> dict:
     """Score on unseen demonstrations: every frame, first action of the predicted chunk vs the command.
 
     Baselines: the training action mean (constant) and repeating the previous command
@@ -134,7 +136,7 @@ def evaluate_drive(module, config, paths: list[str], fit: str = "resize", batch:
 
     from edge_inference.models.act.dataset import load_any
 
-    data = load_any(paths, tuple(config.image_size), fit)
+    data = load_any(paths, tuple(config.image_size), fit, limit)
     preds = []
     with torch.inference_mode():
         for s in range(0, len(data), batch):
