@@ -374,3 +374,25 @@ def test_match_times_and_classification_edge_cases():
         M.confusion_matrix(np.array([3]), np.array([0]), 3)
     assert M.code_usage(np.array([-1, -1]))["perplexity"] is None
     assert M.code_usage(np.array([5, 5, 7, 7]), 16)["perplexity"] == pytest.approx(2.0)
+
+
+def test_state_resets_to_neutral_after_a_pause(tmp_path):
+    """After a pause the bridge has timed out: the policy sees (0, 0), as the ACT dataset trains it."""
+    bag = tmp_path / "two_sessions"
+    store = bag_io.make_typestore()
+    cmd_cls = store.types["edge_inference_msgs/msg/VehicleCommand"]
+    stamps = [T0 + i * FRAME_NS for i in range(8)] + [T0 + 3 * 10**9 + i * FRAME_NS for i in range(8)]
+    with BagWriter(bag, store=store) as w:
+        for i, t in enumerate(stamps):
+            rgb = np.zeros((8, 8, 3), np.uint8)
+            rgb[0, 0, 0] = i
+            w.write("/camera/image_raw", bag_io.rgb_to_image(rgb, t, store=store), t)
+            w.write("/vehicle/command", cmd_cls(header=bag_io.make_header(t, store=store), steering=0.0,
+                                                throttle=0.5, source=2), t + 1)
+    cfg = ReplayConfig(scheduler=SchedulerConfig(mode="queue", n_action_steps=1, max_action_age=1.0))
+    metrics, result = evaluate_bag(str(bag), cfg, policy=IndexPolicy())
+    throttle_pred = np.stack(result.tick_pred)[:, 1]  # IndexPolicy's throttle = state throttle
+    expected = np.array([0.0] + [0.5] * 7 + [0.0] + [0.5] * 7)  # zeros at the start and after the pause
+    np.testing.assert_allclose(throttle_pred, expected, atol=1e-6)
+    assert metrics["replay_activity"]["frames_after_pause (state reset to zeros)"] == 1
+    assert metrics["replay_counts"]["frames_without_state (zeros used)"] == 1

@@ -28,6 +28,7 @@ from edge_inference.chunk_scheduler import ChunkScheduler, SchedulerConfig
 from edge_inference.imu_window import ImuWindower, ProbabilitySmoother, SmootherConfig, WindowConfig
 
 NS_PER_MS = 1_000_000
+STATE_TIMEOUT_NS = 1_000_000_000  # a state older than this (a pause between sessions) counts as neutral
 SOURCE_MANUAL = 2  # VehicleCommand.SOURCE_MANUAL
 MODE_MANUAL = 2  # VehicleState.MODE_MANUAL
 
@@ -139,6 +140,7 @@ class Replayer:
             f"previous teleop command on {config.command_topic} (bag has no {config.state_topic})")
         self.scheduler = ChunkScheduler(config.scheduler, enabled=True)
         self._state: np.ndarray | None = None
+        self._state_ns = 0  # stamp of the state above
         self._last_stamp: dict[str, int] = {}
         self._pending: list[tuple[int, int, np.ndarray]] = []  # (arrival ns, image stamp ns, actions)
         self._busy_until_ns = -1
@@ -233,6 +235,11 @@ class Replayer:
         if state is None:
             r.counts["frames_without_state (zeros used)"] += 1
             state = np.zeros(len(r.action_names))
+        elif t0 - self._state_ns > STATE_TIMEOUT_NS:
+            # After a pause the bridge has timed out to neutral: the car applies (0, 0), the
+            # same convention the ACT dataset trains with (a segment starts from zeros).
+            r.activity["frames_after_pause (state reset to zeros)"] += 1
+            state = np.zeros(len(r.action_names))
         try:
             actions = np.asarray(self.policy.predict(rgb, state), dtype=np.float64)
         except ValueError as err:  # the node logs and stays neutral; so does the replay
@@ -268,6 +275,7 @@ class Replayer:
         self._score_tick(t, np.array([msg.steering, msg.throttle], dtype=np.float64))
         if self.policy is not None and not self._use_state_topic:
             self._state = np.array([msg.steering, msg.throttle])  # the board applied this until the next one
+            self._state_ns = t
 
     def _on_state(self, item: BagMessage) -> None:
         msg = item.msg
@@ -281,6 +289,7 @@ class Replayer:
             else:
                 self.result.activity["states_not_manual (not scored)"] += 1
         self._state = values
+        self._state_ns = t
 
     def _score_tick(self, t: int, target: np.ndarray) -> None:
         """One control tick at teleop time t: what would the scheduler apply, next to the teleop."""
