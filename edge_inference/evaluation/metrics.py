@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+STATE_TIMEOUT_NS = 1_000_000_000  # a state older than this (a pause: the bridge timed out) counts as neutral
 SIGN_DEADBAND = 0.05  # |steering| below this counts as "straight" (normalized units)
 
 
@@ -258,12 +259,14 @@ def _hold_state_per_chunk(tick_ns: np.ndarray, chunk_ns: np.ndarray, target: np.
     """A vision-free policy under the same scheduling: repeat the state input for the whole chunk.
 
     For each scored tick, the teleop command just before the frame its chunk came
-    from (what the state input said then; zeros before any command).
+    from (what the state input said then; zeros before any command and after a pause,
+    as in the replay).
     """
     if chunk_ns.size != tick_ns.size or not acting.any():
         return {}
     before = np.searchsorted(tick_ns, chunk_ns, side="left") - 1  # last command strictly before the frame
-    held = np.where((before >= 0)[:, None], target[np.maximum(before, 0)], 0.0)
+    fresh = (before >= 0) & (chunk_ns - tick_ns[np.maximum(before, 0)] <= STATE_TIMEOUT_NS)  # else neutral
+    held = np.where(fresh[:, None], target[np.maximum(before, 0)], 0.0)
     return regression_metrics(held[acting], target[acting], names)
 
 

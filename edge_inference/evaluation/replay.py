@@ -25,10 +25,10 @@ import numpy as np
 
 from edge_inference.bag_io import BagMessage, UnsupportedImageEncodingError, image_to_rgb, stamp_ns
 from edge_inference.chunk_scheduler import ChunkScheduler, SchedulerConfig
+from edge_inference.evaluation.metrics import STATE_TIMEOUT_NS  # a state older than this counts as neutral
 from edge_inference.imu_window import ImuWindower, ProbabilitySmoother, SmootherConfig, WindowConfig
 
 NS_PER_MS = 1_000_000
-STATE_TIMEOUT_NS = 1_000_000_000  # a state older than this (a pause between sessions) counts as neutral
 SOURCE_MANUAL = 2  # VehicleCommand.SOURCE_MANUAL
 MODE_MANUAL = 2  # VehicleState.MODE_MANUAL
 
