@@ -50,7 +50,7 @@ def test_every_yaml_parameter_is_declared_by_its_node(ros_context):
     import dataclasses
     import importlib
     declared = {}
-    for node in ROVER_NODES:
+    for node in (*ROVER_NODES, "sim_node"):
         mod = importlib.import_module(f"edge_inference.nodes.{node}")
         classes = getattr(mod, "CONFIG_CLASSES", None) or (mod.CONFIG_CLASS,)
         declared[node] = {f.name for cls in classes for f in dataclasses.fields(cls)} | {"use_sim_time"}

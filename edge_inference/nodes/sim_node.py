@@ -59,6 +59,9 @@ class SimConfig:
     frame_id: str = param("map", "frame of sim/pose")
 
 
+CONFIG_CLASS = SimConfig
+
+
 def yaw_to_quaternion(yaw: float) -> tuple[float, float, float, float]:
     """(x, y, z, w) of a rotation about +z."""
     return 0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)
