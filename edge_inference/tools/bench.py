@@ -3,7 +3,8 @@
 Each (model, backend) runs in its own worker process (clean peak RSS, no torch leaking
 into the onnxruntime/hailo measurements), with intra-op threads pinned to ``--threads``
 (and CPU affinity with ``--cpus``). After ``--warmup`` calls, ``--runs`` (>= 200) calls of
-``backend.run`` on a real input are timed. JSON:
+``backend.run`` on a real input are timed, interleaved across the backends in batches of 10
+so every backend sees the same background load (the ratios compare like with like). JSON:
 ``{"models": {"act": {BACKEND: {"p50_ms", "p95_ms", "p99_ms", "mean_ms", "size_bytes",
 "peak_rss_mb", ...}}, "fsq": {...}}, "ratios": {...}, "config": {...}}``.
 
@@ -89,8 +90,8 @@ def example_inputs(model_dir: Path, metadata: dict) -> dict[str, np.ndarray]:
     return {n: rng.random(tuple(shape), dtype=np.float32) for n, shape in metadata["inputs"].items()}
 
 
-def time_runner(backend, runs: int, warmup: int) -> list[float]:
-    """Per-call ms of the node-level runner (sensor preprocessing + model) on synthetic raw data."""
+def runner_call(backend):
+    """A zero-argument call of the node-level runner (sensor preprocessing + model) on synthetic raw data."""
     from edge_inference.runners import BehaviorRunner, PolicyRunner
 
     rng = np.random.default_rng(0)
@@ -98,26 +99,31 @@ def time_runner(backend, runs: int, warmup: int) -> list[float]:
         runner = PolicyRunner(backend)
         image = rng.integers(0, 256, (runner.image_height, runner.image_width, 3), dtype=np.uint8)
         state = np.zeros(runner.state_dim, np.float32)
-        call = lambda: runner.predict(image, state)  # noqa: E731
-    else:
-        runner = BehaviorRunner(backend)
-        t = np.arange(runner.window_length) / runner.sample_rate_hz
-        window = np.zeros((runner.window_length, 9), np.float32)
-        window[:, 0] = np.sin(2 * np.pi * 2 * t)
-        window[:, 2] = 9.81 + 0.1 * rng.standard_normal(t.size)
-        call = lambda: runner.predict(window)  # noqa: E731
-    for _ in range(warmup):
-        call()
+        return lambda: runner.predict(image, state)
+    runner = BehaviorRunner(backend)
+    t = np.arange(runner.window_length) / runner.sample_rate_hz
+    window = np.zeros((runner.window_length, 9), np.float32)
+    window[:, 0] = np.sin(2 * np.pi * 2 * t)
+    window[:, 2] = 9.81 + 0.1 * rng.standard_normal(t.size)
+    return lambda: runner.predict(window)
+
+
+def timed(call, n: int) -> list[float]:
     timings = []
-    for _ in range(runs):
+    for _ in range(n):
         t0 = time.perf_counter_ns()
         call()
         timings.append((time.perf_counter_ns() - t0) / 1e6)
     return timings
 
 
-def worker(spec: dict) -> dict:
-    """Inside the worker process: load one backend, time it, report."""
+def serve(spec: dict) -> None:
+    """Worker process: load one backend, then answer timing requests on stdin, one JSON line each.
+
+    Requests: ``model N`` / ``runner N`` -> list of N call times (ms); ``done`` -> sizes,
+    peak RSS and whether torch was imported. The driver interleaves small batches of
+    every backend, so all backends see the same background load.
+    """
     import resource
 
     if spec["cpus"]:
@@ -128,31 +134,68 @@ def worker(spec: dict) -> dict:
     backend = create_backend(spec["backend"], spec["model"], threads=spec["threads"])
     load_s = time.perf_counter() - started
     inputs = example_inputs(Path(spec["model"]), backend.metadata)
-    for _ in range(spec["warmup"]):
-        backend.run(inputs)
-    timings = []
-    for _ in range(spec["runs"]):
-        t0 = time.perf_counter_ns()
-        backend.run(inputs)
-        timings.append((time.perf_counter_ns() - t0) / 1e6)
-    runner_timings = time_runner(backend, spec["runner_runs"], min(spec["warmup"], 5))
-    result = percentiles(timings) | {f"runner_{k}": v for k, v in percentiles(runner_timings).items()} | {
-        "size_bytes": model_size_bytes(backend), "load_s": load_s,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "torch_imported": "torch" in sys.modules, "model_file": str(backend.model_file)}
+    calls = {"model": lambda: backend.run(inputs), "runner": runner_call(backend)}
+    for call in calls.values():
+        timed(call, spec["warmup"])
+    print(json.dumps({"ready": True, "load_s": load_s}), flush=True)
+    for line in sys.stdin:
+        what, _, count = line.strip().partition(" ")
+        if what == "done":
+            break
+        print(json.dumps(timed(calls[what], int(count))), flush=True)
+    print(json.dumps({"size_bytes": model_size_bytes(backend), "load_s": load_s,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+                      "torch_imported": "torch" in sys.modules, "model_file": str(backend.model_file)}), flush=True)
     backend.close()
-    return result
 
 
-def bench_one(model_dir: Path, backend: str, args) -> dict:
-    spec = {"model": str(model_dir), "backend": backend, "threads": args.threads, "runs": args.runs,
-            "warmup": args.warmup, "runner_runs": args.runner_runs, "cpus": [int(c) for c in args.cpus.split(",") if c.strip()]}
-    cmd = [sys.executable, "-m", "edge_inference.tools.bench", "--worker", json.dumps(spec)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        reason = (proc.stderr.strip().splitlines() or ["worker failed"])[-1]
-        return {"skipped": reason}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+class Worker:
+    """Driver side of one ``serve`` process."""
+
+    def __init__(self, model_dir: Path, backend: str, args):
+        spec = {"model": str(model_dir), "backend": backend, "threads": args.threads, "warmup": args.warmup,
+                "cpus": [int(c) for c in args.cpus.split(",") if c.strip()]}
+        cmd = [sys.executable, "-m", "edge_inference.tools.bench", "--worker", json.dumps(spec)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.timings: dict[str, list[float]] = {"model": [], "runner": []}
+        self.skipped = None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.skipped = (self.proc.stderr.read().strip().splitlines() or ["worker failed"])[-1]
+            self.proc.wait()
+
+    def request(self, what: str, n: int) -> None:
+        self.proc.stdin.write(f"{what} {n}\n")
+        self.proc.stdin.flush()
+        self.timings[what] += json.loads(self.proc.stdout.readline())
+
+    def finish(self) -> dict:
+        if self.skipped:
+            return {"skipped": self.skipped}
+        self.proc.stdin.write("done\n")
+        self.proc.stdin.flush()
+        info = json.loads(self.proc.stdout.readline())
+        self.proc.wait()
+        return percentiles(self.timings["model"]) | \
+            {f"runner_{k}": v for k, v in percentiles(self.timings["runner"]).items()} | info
+
+
+def bench_model(model_dir: Path, backends: list[str], args, batch: int = 10) -> dict:
+    """All backends of one model, timed in interleaved batches of ``batch`` calls."""
+    workers = {}
+    for name in backends:
+        print(f"  load {name} ...", flush=True)
+        workers[name] = Worker(model_dir, name, args)
+    live = [w for w in workers.values() if not w.skipped]
+    for what, total in (("model", args.runs), ("runner", args.runner_runs)):
+        done = 0
+        while done < total:
+            n = min(batch, total - done)
+            for worker in live:
+                worker.request(what, n)
+            done += n
+    return {name: worker.finish() for name, worker in workers.items()}
 
 
 def ratios(models: dict) -> dict:
@@ -172,7 +215,7 @@ def ratios(models: dict) -> dict:
 
 def markdown_table(report: dict) -> str:
     lines = [f"Benchmark: {report['config']['machine']}, {report['config']['threads']} threads, "
-             f"{report['config']['runs']} runs after {report['config']['warmup']} warm-up", "",
+             f"{report['config']['runs']} runs after {report['config']['warmup']} warm-up, backends interleaved", "",
              "model = backend.run on a prepared input; runner = node-level predict incl. preprocessing", "",
              "| model | backend | p50 ms | p95 ms | p99 ms | runner p50 ms | runner p95 ms | size | peak RSS MB |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -247,7 +290,7 @@ def run(args) -> int:
         from .bench_pipeline import run as run_pipeline
         return run_pipeline(args)
     if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
+        serve(json.loads(args.worker))
         return 0
     if args.runs < 200:
         print("error: --runs must be >= 200 for stable p99")
@@ -268,10 +311,8 @@ def run(args) -> int:
     if not args.act_model:
         report["models"]["act"] = {b: {"skipped": "no --act-model given"} for b in backends}
     for name, model_dir in models.items():
-        report["models"][name] = {}
-        for backend in backends:
-            print(f"bench {name} {backend} ...", flush=True)
-            report["models"][name][backend] = bench_one(model_dir, backend, args)
+        print(f"bench {name} ({model_dir}) ...", flush=True)
+        report["models"][name] = bench_model(model_dir, backends, args)
         meta_file = model_dir / "model.onnx"
         if meta_file.is_file():
             from edge_inference.onnx_export import read_onnx_metadata
