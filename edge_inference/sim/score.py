@@ -61,6 +61,11 @@ class LapScorer:
             self._first_lap_clean = True
 
     @property
+    def off_track(self) -> bool:
+        """Whether the latest pose is off the lane."""
+        return self._off
+
+    @property
     def laps(self) -> int:
         return max(0, int(math.floor(self.progress_m / self.track.length + 1e-9)))
 

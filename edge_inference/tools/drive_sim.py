@@ -249,7 +249,7 @@ class ClosedLoop:
     def off_track_for(self) -> float:
         """Seconds the car has been continuously off the lane (0 when on it)."""
         now = time.monotonic()
-        if self.scorer._off:
+        if self.scorer.off_track:
             self.off_since = self.off_since or now
             return now - self.off_since
         self.off_since = None
@@ -348,7 +348,7 @@ def drive_direct(model: str, backend: str, laps: int, timeout_s: float, track_sh
         for _ in range(substeps):
             world.step(*applied, dt / substeps)
         scorer.update(world.state.x, world.state.y, world.t)
-        off_steps = off_steps + 1 if scorer._off else 0
+        off_steps = off_steps + 1 if scorer.off_track else 0
         if scorer.laps >= laps:
             reason = "laps completed"
             break
