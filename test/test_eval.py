@@ -72,7 +72,7 @@ class GyroClassifier:
 
 def write_eval_bag(path: Path, storage: str = "mcap", bad_encoding_every: int = 0,
                    backwards_frame: int | None = None, with_vendor_topic: bool = False, shape=(8, 8),
-                   teleop_as_state: bool = False) -> None:
+                   teleop_as_state: bool = False, command_first: bool = False) -> None:
     """teleop_as_state: the teleop goes into VehicleState (MODE_MANUAL, every 10th frame MODE_AUTO) instead."""
     store = bag_io.make_typestore()
     if with_vendor_topic:
@@ -104,7 +104,7 @@ def write_eval_bag(path: Path, storage: str = "mcap", bad_encoding_every: int = 
                 armed=True, failsafe_flags=0, rc_steering_us=0, rc_throttle_us=0, rc_mode_us=0,
                 loop_time_us=0.0, rtt_ms=0.0)))
         else:
-            events.append((t + 1, "/vehicle/command", cmd_cls(
+            events.append((t - 1 if command_first else t + 1, "/vehicle/command", cmd_cls(
                 header=bag_io.make_header(t, store=store), steering=float(steering(i)),
                 throttle=float(throttle(i)), source=cmd_cls.SOURCE_MANUAL)))
         if with_vendor_topic:  # a vendor message on a topic where the replay expects VehicleState
@@ -181,6 +181,18 @@ def test_policy_metrics_match_direct_computation(tmp_path, storage):
     np.testing.assert_allclose(horizon["steering"], 0.02 * np.arange(HORIZON), atol=1e-6)
     starts = np.unique(chunk_frames)
     assert horizon["count"] == [int((starts + k < N).sum()) for k in range(HORIZON)]
+
+
+def test_command_stamped_with_the_frame_is_never_its_state_input(tmp_path):
+    """Even when the teleop of time t is logged before the frame of time t, the policy sees t-1."""
+    bag = tmp_path / "command_first"
+    write_eval_bag(bag, "mcap", command_first=True)
+    _, result = evaluate_bag(str(bag), eval_config(), policy=IndexPolicy())
+    frames = (np.asarray(result.chunk_t0_ns) - T0) // FRAME_NS
+    state_throttle = np.array([a[0, 1] for a in result.chunk_actions])  # IndexPolicy echoes the state
+    expected = np.where(frames > 0, throttle(np.maximum(frames - 1, 0)), 0.0)
+    assert len(frames) > 5
+    np.testing.assert_allclose(state_throttle, expected, atol=1e-6)
 
 
 def test_rover_drive_scored_against_manual_vehicle_state(tmp_path):

@@ -141,6 +141,8 @@ class Replayer:
         self.scheduler = ChunkScheduler(config.scheduler, enabled=True)
         self._state: np.ndarray | None = None
         self._state_ns = 0  # stamp of the state above
+        self._prev_state: np.ndarray | None = None  # the one before, for frames stamped like _state
+        self._prev_state_ns = 0
         self._last_stamp: dict[str, int] = {}
         self._pending: list[tuple[int, int, np.ndarray]] = []  # (arrival ns, image stamp ns, actions)
         self._busy_until_ns = -1
@@ -231,11 +233,13 @@ class Replayer:
             r.warn(f"{self.config.image_topic}: {err}")
             return
         decoded = self.clock()
-        state = self._state
+        state, state_ns = self._state, self._state_ns
+        if state is not None and state_ns >= t0:  # a command stamped with this very frame is its target,
+            state, state_ns = self._prev_state, self._prev_state_ns  # not yet applied: use the one before
         if state is None:
             r.counts["frames_without_state (zeros used)"] += 1
             state = np.zeros(len(r.action_names))
-        elif t0 - self._state_ns > STATE_TIMEOUT_NS:
+        elif t0 - state_ns > STATE_TIMEOUT_NS:
             # After a pause the bridge has timed out to neutral: the car applies (0, 0), the
             # same convention the ACT dataset trains with (a segment starts from zeros).
             r.activity["frames_after_pause (state reset to zeros)"] += 1
@@ -274,8 +278,7 @@ class Replayer:
             return
         self._score_tick(t, np.array([msg.steering, msg.throttle], dtype=np.float64))
         if self.policy is not None and not self._use_state_topic:
-            self._state = np.array([msg.steering, msg.throttle])  # the board applied this until the next one
-            self._state_ns = t
+            self._set_state(np.array([msg.steering, msg.throttle]), t)  # applied until the next one
 
     def _on_state(self, item: BagMessage) -> None:
         msg = item.msg
@@ -288,8 +291,11 @@ class Replayer:
                 self._score_tick(t, values)  # before updating: the policy has not seen this state
             else:
                 self.result.activity["states_not_manual (not scored)"] += 1
-        self._state = values
-        self._state_ns = t
+        self._set_state(values, t)
+
+    def _set_state(self, values: np.ndarray, t: int) -> None:
+        self._prev_state, self._prev_state_ns = self._state, self._state_ns
+        self._state, self._state_ns = values, t
 
     def _score_tick(self, t: int, target: np.ndarray) -> None:
         """One control tick at teleop time t: what would the scheduler apply, next to the teleop."""
