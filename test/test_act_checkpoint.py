@@ -269,14 +269,16 @@ def test_shape_mismatch_names_key_and_shapes(tmp_path):
     raw = lerobot_config()
     raw["chunk_size"] = raw["n_action_steps"] = 16  # config no longer matches the weights
     (tmp_path / "ckpt" / "config.json").write_text(json.dumps(raw))
-    with pytest.raises(CheckpointError, match=r"model.decoder_pos_embed.weight: checkpoint \(8, 32\) vs model \(16, 32\)"):
+    with pytest.raises(CheckpointError,
+                       match=r"model.decoder_pos_embed.weight: checkpoint \(8, 32\) vs model \(16, 32\)"):
         load_act(tmp_path / "ckpt")
 
 
 def test_stats_for_another_camera_name_the_feature(tmp_path):
     stats = {k.replace("images.front", "images.top"): v for k, v in STATS.items()}
     write_lerobot_dir(tmp_path / "ckpt", stats=stats)
-    with pytest.raises(CheckpointError, match=r"no normalization stats for feature\(s\) \['observation.images.front'\]"):
+    with pytest.raises(CheckpointError,
+                       match=r"no normalization stats for feature\(s\) \['observation.images.front'\]"):
         load_act(tmp_path / "ckpt")
 
 

@@ -35,6 +35,11 @@ def test_train_act_one_tiny_epoch_on_a_real_tub_slice(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     steering = metrics["per_action"]["steering"]
     assert metrics["frames"] == 40 and steering["mae"] >= 0.0 and steering["constant_mean_mae"] > 0.0
+    # The checkpoint goes through the team's export as written: ONNX parity on calibration.npz, Hailo split.
+    capsys.readouterr()
+    assert main(["export", "--model", str(out), "--split"]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert (out / "npu.onnx").is_file() and (out / "host.onnx").is_file()
 
 
 @needs_donkey
@@ -62,7 +67,8 @@ def test_train_act_on_gen_demos_arrays_and_bad_arrays(tmp_path, capsys):
     n = 24
     demos = tmp_path / "demos.npz"
     np.savez(demos, images=rng.integers(0, 255, (n, 36, 64, 3), dtype=np.uint8),
-             states=rng.uniform(-1, 1, (n, 2)).astype(np.float32), actions=rng.uniform(-1, 1, (n, 2)).astype(np.float32),
+             states=rng.uniform(-1, 1, (n, 2)).astype(np.float32),
+             actions=rng.uniform(-1, 1, (n, 2)).astype(np.float32),
              episode_index=np.repeat([0, 1], n // 2), fps=np.float64(30.0), action_names=np.array(["steer", "gas"]))
     data = load_npz(demos, (48, 64))
     assert data.images.shape == (n, 48, 64, 3) and data.action_names == ["steer", "gas"] and data.fps == 30.0

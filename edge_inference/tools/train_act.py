@@ -45,6 +45,8 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--no-augment", dest="augment", action="store_false")
+    p.add_argument("--flip-steering", action="store_true",
+                   help="augment: mirror half the frames and negate steering (+steering = left)")
     p.add_argument("--no-state", dest="use_state", action="store_false",
                    help="image-only policy (the state input is ignored): what the camera alone contributes")
     p.add_argument("--limit", type=int, default=None,
@@ -86,7 +88,8 @@ def run(args) -> int:
                            pretrained_backbone_weights=None)
         train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                             val_fraction=args.val_fraction, augment=args.augment, device=args.device,
-                            seed=args.seed, max_steps=args.max_steps, use_state=args.use_state)
+                            seed=args.seed, max_steps=args.max_steps, use_state=args.use_state,
+                            flip_steering=args.flip_steering)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}")
         return 2

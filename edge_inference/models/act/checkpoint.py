@@ -228,7 +228,8 @@ def save_act(module_or_policy: nn.Module, config: ACTConfig, stats: Stats, out_d
     weights = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()
                if k.startswith("model.") and not k.endswith("num_batches_tracked")}  # frozen BN has none
     if not weights:
-        raise CheckpointError("nothing to save: the module has no 'model.*' weights (pass an ACTInferenceModule or ACT)")
+        raise CheckpointError("nothing to save: the module has no 'model.*' weights "
+                              "(pass an ACTInferenceModule or ACT)")
     has_vae = any(k.startswith(VAE_PREFIX) for k in weights)
     lerobot_config = replace(config, use_vae=config.use_vae and has_vae).to_lerobot_dict()
     _check_features(stats, config, out)

@@ -56,7 +56,8 @@ class ACTConfig:
     n_encoder_layers: int = field(default=4, metadata={"description": "transformer encoder layers"})
     n_decoder_layers: int = field(default=1, metadata={
         "description": "decoder layers (LeRobot 1; the paper's 7 had only the first one used)"})
-    use_vae: bool = field(default=True, metadata={"description": "train with the CVAE objective (latent zeros at inference)"})
+    use_vae: bool = field(default=True, metadata={
+        "description": "train with the CVAE objective (latent zeros at inference)"})
     latent_dim: int = field(default=32, metadata={"description": "CVAE latent size"})
     n_vae_encoder_layers: int = field(default=4, metadata={"description": "CVAE encoder layers"})
     # --- inference ------------------------------------------------------------------------------
@@ -87,11 +88,14 @@ class ACTConfig:
         if self.dim_model % self.n_heads:
             raise ValueError(f"n_heads ({self.n_heads}) must divide dim_model ({self.dim_model})")
         if self.vision_backbone not in SUPPORTED_BACKBONES:
-            raise ValueError(f"vision_backbone {self.vision_backbone!r} not supported; use one of {SUPPORTED_BACKBONES}")
+            raise ValueError(f"vision_backbone {self.vision_backbone!r} not supported; "
+                             f"use one of {SUPPORTED_BACKBONES}")
         if self.feedforward_activation not in ACTIVATIONS:
-            raise ValueError(f"feedforward_activation must be one of {ACTIVATIONS}, got {self.feedforward_activation!r}")
+            raise ValueError(f"feedforward_activation must be one of {ACTIVATIONS}, "
+                             f"got {self.feedforward_activation!r}")
         if len(self.action_names) != self.action_dim:
-            raise ValueError(f"{len(self.action_names)} action_names {self.action_names} for action_dim {self.action_dim}")
+            raise ValueError(f"{len(self.action_names)} action_names {self.action_names} "
+                             f"for action_dim {self.action_dim}")
         for kind, mode in self.normalization_mapping.items():
             if mode not in NORMALIZATION_MODES:
                 raise ValueError(f"normalization_mapping[{kind!r}] = {mode!r}; expected one of {NORMALIZATION_MODES}")

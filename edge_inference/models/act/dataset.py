@@ -68,7 +68,8 @@ class Demonstrations:
     def stats(self) -> dict[str, np.ndarray]:
         """Per-channel image mean/std in [0, 1] (3,), state/action mean/std/min/max."""
         sample = self.images[:: max(1, len(self) // 2000)].astype(np.float64) / 255.0  # (n, H, W, 3)
-        out = {"image_mean": sample.mean(axis=(0, 1, 2)), "image_std": np.maximum(sample.std(axis=(0, 1, 2)), STD_FLOOR)}
+        out = {"image_mean": sample.mean(axis=(0, 1, 2)),
+               "image_std": np.maximum(sample.std(axis=(0, 1, 2)), STD_FLOOR)}
         for name in ("states", "actions"):
             x = getattr(self, name).astype(np.float64)
             out[f"{name}_mean"], out[f"{name}_std"] = x.mean(0), np.maximum(x.std(0), STD_FLOOR)
@@ -160,7 +161,8 @@ def load_npz(path: str | Path, image_size: tuple[int, int] | None, fit: str = "r
                              f"gen-demos format images/states/actions[/episode_index/fps/action_names]")
         images = data["images"]
         states, actions = data["states"].astype(np.float32), data["actions"].astype(np.float32)
-        segments = data["episode_index"].astype(np.int64) if "episode_index" in data else np.zeros(len(images), np.int64)
+        segments = data["episode_index"].astype(np.int64) if "episode_index" in data else \
+            np.zeros(len(images), np.int64)
         fps = float(data["fps"]) if "fps" in data else 20.0
         names = [str(n) for n in data["action_names"]] if "action_names" in data else \
             ["steering", "throttle"][:actions.shape[1]]

@@ -34,6 +34,9 @@ class TrainConfig:
     device: str = field(default="auto", metadata={"description": "auto | cpu | cuda"})
     seed: int = field(default=0, metadata={"description": "shuffling and init seed"})
     max_steps: int | None = field(default=None, metadata={"description": "stop after this many steps (tests)"})
+    flip_steering: bool = field(default=False, metadata={
+        "description": "mirror half the frames left-right and negate steering (action/state dim 0): a track "
+                       "turns both ways; needs action_names[0] == 'steering', +steering = left"})
     use_state: bool = field(default=True, metadata={
         "description": "False: image-only policy (state zeroed in training, its input weights zeroed after), "
                        "to measure what the camera alone contributes"})
@@ -88,6 +91,8 @@ def train_act(data: Demonstrations, config: ACTConfig, train: TrainConfig,
     if data.states.shape[1] != config.state_dim or data.actions.shape[1] != config.action_dim:
         raise ValueError(f"demonstrations have state {data.states.shape[1]} / action {data.actions.shape[1]} dims, "
                          f"config {config.state_dim} / {config.action_dim}")
+    if train.flip_steering and config.action_names[0] != "steering":
+        raise ValueError(f"flip_steering negates action 0, which is {config.action_names[0]!r}, not 'steering'")
     if not train.use_state:
         data = Demonstrations(data.images, np.zeros_like(data.states), data.actions, data.segments, data.fps,
                               data.action_names, data.source)
@@ -113,15 +118,24 @@ def train_act(data: Demonstrations, config: ACTConfig, train: TrainConfig,
     steps_per_epoch = math.ceil(len(train_idx) / train.batch_size)
     total = steps_per_epoch * train.epochs if train.max_steps is None else min(train.max_steps,
                                                                                steps_per_epoch * train.epochs)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(  # short warm-up, cosine decay
-        optimizer, lambda s: min(1.0, (s + 1) / max(1, total // 20)) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    def lr_factor(s: int) -> float:  # short warm-up, cosine decay
+        return min(1.0, (s + 1) / max(1, total // 20)) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
 
     def batch(index: torch.Tensor, train_mode: bool):
         img = images[index].permute(0, 3, 1, 2).float() / 255.0  # (B, 3, H, W)
+        target = actions[chunk_idx_t[index]]  # (B, chunk, A)
+        state = states[index]
         if train_mode and train.augment:
             img = augment(img, gen)
-        target = actions[chunk_idx_t[index]]  # (B, chunk, A)
-        return norm.image(img), norm.state(states[index]), norm.action(target), pad_t[index]
+        if train_mode and train.flip_steering:
+            flip = (torch.rand(len(index), generator=gen) < 0.5).to(device)
+            img = torch.where(flip[:, None, None, None], img.flip(-1), img)
+            sign = torch.ones(len(index), target.shape[-1], device=device)
+            sign[:, 0] = 1.0 - 2.0 * flip.float()
+            target, state = target * sign[:, None, :], state * sign[:, :state.shape[-1]]
+        return norm.image(img), norm.state(state), norm.action(target), pad_t[index]
 
     history = {"epochs": [], "device": str(device), "train_frames": len(train_idx), "val_frames": n_val}
     step, t0 = 0, time.monotonic()
