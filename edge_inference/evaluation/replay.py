@@ -422,6 +422,8 @@ def finish_metrics(bag: str, config: ReplayConfig, stats, result: ReplayResult, 
     duration = 0.0 if result.first_ns is None else (result.last_ns - result.first_ns) / 1e9
     bag_info = stats.to_dict()
     bag_info["path"] = Path(bag).name  # metrics do not depend on where the bag lies
+    folder = str(Path(bag).resolve().parent) + "/"
+    bag_info["warnings"] = [w.replace(folder, "").replace(str(Path(bag).parent) + "/", "") for w in stats.warnings]
     bag_info["duration_s"] = round(duration, 3)
     metrics["bag"] = bag_info
     metrics["run"] = {"bag": Path(bag).name, "sim_latency_ms": config.sim_latency_ms,
