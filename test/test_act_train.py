@@ -100,3 +100,26 @@ def test_rosbag_frames_get_the_nearest_command_and_previous_command_state(tmp_pa
     assert np.allclose(data.actions[:, 0], 0.1 * np.arange(6), atol=1e-6)
     assert np.allclose(data.states[1:], data.actions[:-1]) and np.all(data.states[0] == 0)
     assert data.fps == pytest.approx(20.0)
+
+
+def test_rosbag_applied_state_is_matched_by_stamp_not_log_order(tmp_path):
+    from edge_inference import bag_io
+
+    bag = tmp_path / "drive"
+    state_cls = bag_io.msg_class("edge_inference_msgs/msg/VehicleState")
+    cmd_cls = bag_io.msg_class("edge_inference_msgs/msg/VehicleCommand")
+    t0, period = 2_000_000_000, 50_000_000
+    with bag_io.BagWriter(bag) as writer:
+        for i in range(5):
+            t = t0 + i * period
+            writer.write("/camera/image_raw", bag_io.rgb_to_image(np.zeros((30, 40, 3), np.uint8), t), t)
+            writer.write("/vehicle/command", cmd_cls(header=bag_io.make_header(t), steering=0.0, throttle=0.2,
+                                                     source=2), t)
+            # the state applied at the frame's stamp, logged after the frame (as gen-demos records it)
+            writer.write("/vehicle/state", state_cls(
+                header=bag_io.make_header(t), steering_us=1500, throttle_us=1500, steering=-0.1 * i,
+                throttle=0.05 * i, mode=1, link=2, armed=True, failsafe_flags=0, rc_steering_us=0, rc_throttle_us=0,
+                rc_mode_us=0, loop_time_us=0.0, rtt_ms=0.0), t)
+    data = load_bag(bag, (48, 64))
+    assert np.allclose(data.states[:, 0], -0.1 * np.arange(5), atol=1e-6)
+    assert np.allclose(data.states[:, 1], 0.05 * np.arange(5), atol=1e-6)

@@ -177,26 +177,25 @@ def load_bag(path: str | Path, image_size: tuple[int, int] | None, fit: str = "r
              state_topic: str = "vehicle/state") -> Demonstrations:
     """rosbag2 (MCAP or sqlite3): each camera frame with the nearest command as its action.
 
-    The state is the latest ``vehicle/state`` [steering, throttle] before the frame when
-    the bag has it, else the previous frame's command.
+    The state is the latest ``vehicle/state`` [steering, throttle] stamped at or before the
+    frame (header stamps, not log order) when the bag has it, else the previous frame's command.
     """
     from edge_inference.bag_io import image_to_rgb, read_bag, stamp_ns
 
     bare = {t.lstrip("/") for t in (image_topic, command_topic, state_topic)}
-    frames, frame_t, frame_state = [], [], []
-    cmd_t, cmd = [], []
-    latest_state = None
+    frames, frame_t = [], []
+    cmd_t, cmd, state_t, state = [], [], [], []
     for m in read_bag(path, topics=list(bare)):
         topic, t = m.topic.lstrip("/"), stamp_ns(m.msg.header)
         if topic == image_topic.lstrip("/"):
             frames.append(_resize(image_to_rgb(m.msg), image_size, fit))
             frame_t.append(t)
-            frame_state.append(latest_state)
         elif topic == command_topic.lstrip("/"):
             cmd_t.append(t)
             cmd.append([float(m.msg.steering), float(m.msg.throttle)])
         else:
-            latest_state = [float(m.msg.steering), float(m.msg.throttle)]
+            state_t.append(t)
+            state.append([float(m.msg.steering), float(m.msg.throttle)])
     if len(frames) < 2 or not cmd:
         raise ValueError(f"bag {path}: needs {image_topic} frames and {command_topic} commands "
                          f"(found {len(frames)} frames, {len(cmd)} commands)")
@@ -210,11 +209,13 @@ def load_bag(path: str | Path, image_size: tuple[int, int] | None, fit: str = "r
     nearest = np.where(np.abs(cmd_t_arr[left] - frame_t) <= np.abs(cmd_t_arr[right] - frame_t), left, right)
     actions = cmd_arr[nearest]
     segments = segments_from_stamps(frame_t)
-    states_in_bag = [frame_state[i] for i in order]
-    if all(s is not None for s in states_in_bag):
-        states = np.asarray(states_in_bag, np.float32)
-    else:
-        states = previous_command_state(actions, segments)
+    states = previous_command_state(actions, segments)
+    if state:
+        s_order = np.argsort(state_t, kind="stable")
+        state_t_arr, state_arr = np.asarray(state_t, np.int64)[s_order], np.asarray(state, np.float32)[s_order]
+        at_or_before = np.searchsorted(state_t_arr, frame_t, side="right") - 1  # (N,), -1: none yet
+        if np.all(at_or_before >= 0):
+            states = state_arr[at_or_before]
     return Demonstrations(np.stack([frames[i] for i in order]), states, actions, segments, _fps(frame_t, segments),
                           ["steering", "throttle"], str(path))
 
