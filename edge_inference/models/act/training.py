@@ -22,6 +22,8 @@ from edge_inference.models.act.configuration_act import ACTION, OBS_STATE, ACTCo
 from edge_inference.models.act.dataset import Demonstrations
 from edge_inference.models.act.modeling_act import ACT, Normalization, act_loss
 
+PROGRESS_PERIOD_S = 30.0  # a progress line at least this often inside an epoch
+
 
 @dataclass
 class TrainConfig:
@@ -139,6 +141,7 @@ def train_act(data: Demonstrations, config: ACTConfig, train: TrainConfig,
 
     history = {"epochs": [], "device": str(device), "train_frames": len(train_idx), "val_frames": n_val}
     step, t0 = 0, time.monotonic()
+    last_report = t0
     log(f"train-act: {len(train_idx)} train / {n_val} val frames, {sum(p.numel() for p in model.parameters()):,} "
         f"parameters, device {device}, {train.epochs} epochs x {steps_per_epoch} steps")
     for epoch in range(train.epochs):
@@ -154,6 +157,10 @@ def train_act(data: Demonstrations, config: ACTConfig, train: TrainConfig,
             scheduler.step()
             losses.append(info["l1_loss"])
             step += 1
+            if time.monotonic() - last_report > PROGRESS_PERIOD_S:  # long CPU epochs: show they move
+                last_report = time.monotonic()
+                log(f"  epoch {epoch + 1} step {step}/{total} L1 {np.mean(losses[-20:]):.4f} "
+                    f"[{last_report - t0:.0f} s]")
             if train.max_steps is not None and step >= train.max_steps:
                 break
         val_mae = evaluate_mae(model, norm, batch, val_idx, device) if n_val else None
