@@ -122,3 +122,20 @@ def test_module_rejects_an_image_of_another_size():
     module = tiny_module()
     with pytest.raises(ValueError, match="built for image size"):
         module(torch.rand(1, 3, 96, 128), torch.zeros(1, 2))
+
+
+def test_min_max_and_identity_normalization_follow_lerobot():
+    from edge_inference.models.act.modeling_act import Normalization
+
+    config = tiny_config(normalization_mapping={"VISUAL": "IDENTITY", "STATE": "MIN_MAX", "ACTION": "MIN_MAX"})
+    stats = {"observation.state": {"min": np.array([-1.0, 0.0]), "max": np.array([1.0, 0.5])},
+             "action": {"min": np.array([-0.5, 0.1]), "max": np.array([0.5, 0.9])}}
+    norm = Normalization(config, stats)
+    state = torch.tensor([[-1.0, 0.0], [1.0, 0.5], [0.0, 0.25]])
+    assert torch.allclose(norm.state(state), torch.tensor([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]]), atol=1e-6)
+    unit = torch.tensor([[[-1.0, 1.0]]])
+    assert torch.allclose(norm.unnormalize_action(unit), torch.tensor([[[-0.5, 0.9]]]), atol=1e-6)
+    image = torch.rand(1, 3, 4, 4)
+    assert torch.equal(norm.image(image), image)
+    with pytest.raises(ValueError, match="stats for 'action' lack 'min'"):
+        Normalization(config, {"observation.state": stats["observation.state"], "action": {"mean": np.zeros(2)}})

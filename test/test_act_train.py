@@ -74,6 +74,17 @@ def test_train_act_on_gen_demos_arrays_and_bad_arrays(tmp_path, capsys):
     assert data.images.shape == (n, 48, 64, 3) and data.action_names == ["steer", "gas"] and data.fps == 30.0
     assert main(["train-act", "--data", str(demos), "--small", "--max-steps", "1", "--device", "cpu",
                  "--out", str(tmp_path / "act")]) == 0
+    # LeRobot's CVAE objective: the VAE encoder is trained and saved (LeRobot needs it), then dropped at load.
+    from safetensors import safe_open
+
+    from edge_inference.models.act.checkpoint import load_act
+    assert main(["train-act", "--data", str(demos), "--small", "--use-vae", "--max-steps", "1", "--device", "cpu",
+                 "--out", str(tmp_path / "vae")]) == 0
+    assert json.loads((tmp_path / "vae" / "config.json").read_text())["use_vae"] is True
+    with safe_open(str(tmp_path / "vae" / "model.safetensors"), "pt") as f:
+        assert {"model.vae_encoder_pos_enc", "model.vae_encoder.layers.0.linear1.weight"} <= set(f.keys())
+    module, config, _ = load_act(tmp_path / "vae")
+    assert config.use_vae and not any(k.startswith("model.vae_encoder") for k in module.state_dict())
     bad = tmp_path / "bad.npz"
     np.savez(bad, images=np.zeros((2, 8, 8, 3), np.uint8), actions=np.zeros((2, 2), np.float32))
     capsys.readouterr()
