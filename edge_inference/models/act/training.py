@@ -103,6 +103,11 @@ def train_act(data: Demonstrations, config: ACTConfig, train: TrainConfig,
     device = resolve_device(train.device)
     n_val = int(len(data) * train.val_fraction)
     train_idx, val_idx = np.arange(len(data) - n_val), np.arange(len(data) - n_val, len(data))
+    if n_val:  # the held-out tail starts new segments: no training chunk reaches into it
+        segments = data.segments.copy()
+        segments[val_idx] += int(segments.max()) + 1
+        data = Demonstrations(data.images, data.states, data.actions, segments, data.fps, data.action_names,
+                              data.source)
     stats = lerobot_stats(data.subset(train_idx), config)
 
     chunk_idx, pad = data.chunk_index(config.chunk_size)
