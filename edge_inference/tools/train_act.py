@@ -45,6 +45,8 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--no-augment", dest="augment", action="store_false")
+    p.add_argument("--state-dropout", type=float, default=0.0,
+                   help="fraction of training frames with the state input zeroed (as after a pause)")
     p.add_argument("--flip-steering", action="store_true",
                    help="augment: mirror half the frames and negate steering (+steering = left)")
     p.add_argument("--no-state", dest="use_state", action="store_false",
@@ -89,7 +91,7 @@ def run(args) -> int:
         train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                             val_fraction=args.val_fraction, augment=args.augment, device=args.device,
                             seed=args.seed, max_steps=args.max_steps, use_state=args.use_state,
-                            flip_steering=args.flip_steering)
+                            flip_steering=args.flip_steering, state_dropout=args.state_dropout)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}")
         return 2
@@ -156,6 +158,11 @@ def evaluate_drive(module, config, paths: list[str], fit: str = "resize", limit:
         hold = float(np.mean(np.abs(data.states[:, i] - target[:, i]))) if data.states.shape[1] > i else None
         out["per_action"][name] = {"mae": mae, "constant_mean_mae": const, "hold_previous_mae": hold,
                                    "improvement_vs_constant": 1.0 - mae / const if const > 0 else None}
+    # Right after a pause the state input is 0: what does the policy command there?
+    starts = np.flatnonzero(np.r_[True, data.segments[1:] != data.segments[:-1]])
+    out["segment_starts"] = {"frames": int(starts.size),
+                             "predicted_mean": {n: float(pred[starts, i].mean()) for i, n in enumerate(names)},
+                             "commanded_mean": {n: float(target[starts, i].mean()) for i, n in enumerate(names)}}
     return out
 
 
@@ -165,3 +172,7 @@ def _print_metrics(metrics: dict) -> None:
         improvement = m["improvement_vs_constant"]
         print(f"  {name:9s} ACT {m['mae']:.4f} | constant mean {m['constant_mean_mae']:.4f} | hold previous "
               f"{m['hold_previous_mae']:.4f} | {'' if improvement is None else f'{improvement:+.1%} vs constant'}")
+    starts = metrics["segment_starts"]
+    print(f"  after {starts['frames']} pauses (state 0): predicted " + ", ".join(
+        f"{n} {v:+.2f}" for n, v in starts["predicted_mean"].items()) + " | commanded " + ", ".join(
+        f"{n} {v:+.2f}" for n, v in starts["commanded_mean"].items()))

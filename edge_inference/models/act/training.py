@@ -36,6 +36,9 @@ class TrainConfig:
     device: str = field(default="auto", metadata={"description": "auto | cpu | cuda"})
     seed: int = field(default=0, metadata={"description": "shuffling and init seed"})
     max_steps: int | None = field(default=None, metadata={"description": "stop after this many steps (tests)"})
+    state_dropout: float = field(default=0.0, metadata={
+        "description": "fraction of training frames whose state input is replaced by 0 (the after-a-pause "
+                       "state), so the camera, not a rare all-zero state, decides what to do then"})
     flip_steering: bool = field(default=False, metadata={
         "description": "mirror half the frames left-right and negate steering (action/state dim 0): a track "
                        "turns both ways; needs action_names[0] == 'steering', +steering = left"})
@@ -46,6 +49,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
+        if not 0.0 <= self.state_dropout < 1.0:
+            raise ValueError(f"state_dropout must be in [0, 1), got {self.state_dropout}")
         if not 0.0 <= self.val_fraction < 0.9:
             raise ValueError(f"val_fraction must be in [0, 0.9), got {self.val_fraction}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -142,6 +147,9 @@ def train_act(data: Demonstrations, config: ACTConfig, train: TrainConfig,
             sign = torch.ones(len(index), target.shape[-1], device=device)
             sign[:, 0] = 1.0 - 2.0 * flip.float()
             target, state = target * sign[:, None, :], state * sign[:, :state.shape[-1]]
+        if train_mode and train.state_dropout > 0:
+            keep = (torch.rand(len(index), generator=gen) >= train.state_dropout).to(device)
+            state = state * keep[:, None]
         return norm.image(img), norm.state(state), norm.action(target), pad_t[index]
 
     history = {"epochs": [], "device": str(device), "train_frames": len(train_idx), "val_frames": n_val}
