@@ -134,3 +134,21 @@ def test_rosbag_applied_state_is_matched_by_stamp_not_log_order(tmp_path):
     data = load_bag(bag, (48, 64))
     assert np.allclose(data.states[:, 0], -0.1 * np.arange(5), atol=1e-6)
     assert np.allclose(data.states[:, 1], 0.05 * np.arange(5), atol=1e-6)
+
+
+def test_training_options_are_validated():
+    from edge_inference.models.act import ACTConfig
+    from edge_inference.models.act.training import TrainConfig, train_act
+
+    for bad in ({"state_dropout": 1.0}, {"val_fraction": 0.95}, {"device": "tpu"}, {"epochs": 0}):
+        with pytest.raises(ValueError):
+            TrainConfig(**bad)
+    n = 12
+    data = Demonstrations(np.zeros((n, 48, 64, 3), np.uint8), np.zeros((n, 2), np.float32),
+                          np.zeros((n, 2), np.float32), np.zeros(n, np.int64), 20.0, ["gas", "steering"], "test")
+    config = ACTConfig(image_size=(48, 64), chunk_size=4, n_action_steps=4, dim_model=32, n_heads=2,
+                       dim_feedforward=64, n_encoder_layers=1, use_vae=False, action_names=["gas", "steering"])
+    with pytest.raises(ValueError, match="flip_steering negates action 0, which is 'gas'"):
+        train_act(data, config, TrainConfig(flip_steering=True, device="cpu"), log=lambda s: None)
+    with pytest.raises(ValueError, match=r"images are \(48, 64\), config image_size \(96, 128\)"):
+        train_act(data, ACTConfig(image_size=(96, 128), use_vae=False), TrainConfig(device="cpu"), log=lambda s: None)
