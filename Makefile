@@ -29,7 +29,7 @@ $(STAMP): $(REQS) setup.py
 	touch $@
 
 msgs: $(MSGS_STAMP)
-$(MSGS_STAMP): $(STAMP) $(wildcard edge_inference_msgs/msg/*.msg) edge_inference_msgs/CMakeLists.txt edge_inference_msgs/package.xml tools/build_msgs.sh
+$(MSGS_STAMP): $(STAMP) $(wildcard edge_inference_msgs/msg/*.msg) edge_inference_msgs/CMakeLists.txt edge_inference_msgs/package.xml tools/build_msgs.sh $(wildcard third_party/tf2_msgs/msg/*.msg) third_party/tf2_msgs/CMakeLists.txt
 	tools/build_msgs.sh $(VENV) $(MSGS)
 	touch $@
 
@@ -53,7 +53,7 @@ test: msgs apt
 
 bench: msgs
 	@mkdir -p artifacts
-	$(ENV) $(PY) -m edge_inference.cli bench --json artifacts/bench.json
+	$(ENV) $(PY) -m edge_inference.cli bench --act-car --json artifacts/bench.json
 
 clean:
 	rm -rf .build $(VENV)
