@@ -58,3 +58,13 @@ def test_train_sim_policy_exports_a_runnable_model(tmp_path):
     finally:
         runner.close()
     assert main(["train-sim-policy", "--data", str(tmp_path / "nope.npz"), "--out", str(out)]) == 2
+
+
+def test_int8_policy_laps_through_the_real_nodes():
+    """The done-criterion of `make demo`: camera(sim) -> policy_node(int8) -> bridge -> pty -> board -> dynamics."""
+    pytest.importorskip("edge_inference_msgs.msg", reason="run through `make test` (needs `make msgs`)")
+    from edge_inference.tools.drive_sim import drive_graph
+    score = drive_graph(str(SHIPPED), "onnxruntime-int8", laps=1, timeout_s=45.0, quiet=True)
+    assert score["laps_completed"] == 1 and score["off_track_events"] == 0, score
+    assert score["control_rate_hz"] > 20.0
+    assert score["e2e_latency_ms"]["p50"] is not None and score["model_latency_ms"]["p50"] < 50.0
