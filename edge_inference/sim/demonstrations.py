@@ -11,7 +11,7 @@ calibration round trip), as the policy node sees it in `vehicle/state`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import cv2

@@ -17,7 +17,6 @@ duration_s, model, backend, mode, stop_reason.
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 import time
