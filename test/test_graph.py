@@ -57,3 +57,16 @@ def test_every_yaml_parameter_is_declared_by_its_node(ros_context):
     for path in [config_path("rover.yaml"), config_path("backends", "cpu.yaml"), config_path("backends", "npu.yaml")]:
         for node, params in load_param_file(path).items():
             assert set(params) <= declared[node], f"{path.name}: {node} undeclared {set(params) - declared[node]}"
+
+
+def test_up_param_overrides_and_sim_wiring():
+    from edge_inference.graph import merge_params
+    from edge_inference.tools.up import parse_param_overrides, sim_overrides
+    o = parse_param_overrides(["policy_node.model_path=", "policy_node.control_rate=20", "camera_node.width=640"])
+    assert o == {"policy_node": {"model_path": "", "control_rate": 20}, "camera_node": {"width": 640}}
+    with pytest.raises(SystemExit):
+        parse_param_overrides(["no_dot=1"])
+    specs = {s.name: s for s in describe(with_sim=True, overrides=merge_params(sim_overrides("/tmp/x/ttyBOARD"), o))}
+    assert specs["pwm_bridge_node"].parameters["serial_port"] == specs["sim_node"].parameters["board_port"]
+    assert specs["camera_node"].parameters["camera_source"] == "sim"
+    assert specs["camera_node"].parameters["width"] == 640

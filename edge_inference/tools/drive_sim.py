@@ -84,69 +84,6 @@ def score_dict(score, stats: RunStats, duration_s: float, **extra) -> dict:
     return out
 
 
-class EventsGraph:
-    """The graph's nodes on rclpy's EventsExecutor in one background thread.
-
-    Why not ``up.Graph`` (MultiThreadedExecutor): with ~200 timer callbacks/s the
-    multi-threaded executor's wait-set and future overhead takes most of a core
-    and the simulator starves (physics and camera fell to ~55 % of their rates
-    on this machine). The events executor dispatches from a C++ queue; the
-    policy node runs inference in its own worker thread, so nothing blocks it.
-    """
-
-    def __init__(self, specs, context):
-        import threading
-
-        from rclpy.experimental import EventsExecutor
-        from rclpy.parameter import Parameter
-        self.nodes = []
-        self.executor = EventsExecutor(context=context)
-        try:
-            for spec in specs:
-                overrides = [Parameter(k, value=v) for k, v in spec.parameters.items()]
-                node = spec.node_class()(parameter_overrides=overrides, context=context)
-                self.nodes.append(node)
-                self.executor.add_node(node)
-        except Exception:
-            self.close()
-            raise
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, name="graph-events-executor", daemon=True)
-
-    @staticmethod
-    def available() -> bool:
-        try:
-            from rclpy.experimental import EventsExecutor  # noqa: F401
-        except ImportError:
-            return False
-        return True
-
-    def _spin(self):
-        # spin_once in a loop: EventsExecutor.spin() processed no timers here (rclpy, Kilted wheels)
-        from rclpy.executors import ExternalShutdownException
-        try:
-            while not self._stop.is_set():
-                self.executor.spin_once(timeout_sec=0.1)
-        except ExternalShutdownException:
-            pass
-
-    def start(self) -> "EventsGraph":
-        self._thread.start()
-        return self
-
-    def node(self, name: str):
-        return next(n for n in self.nodes if n.get_name() == name)
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2.0)
-        self.executor.shutdown()
-        for n in self.nodes:
-            n.destroy_node()
-        self.nodes = []
-
-
 class ClosedLoop:
     """The rover graph plus sim_node (board mode) and a monitor node, in this process.
 
@@ -191,8 +128,7 @@ class ClosedLoop:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         try:
-            self.graph = EventsGraph(specs, context=self.context) if EventsGraph.available() \
-                else Graph(specs, context=self.context)
+            self.graph = Graph(specs, context=self.context)
             self.graph.start()
         except Exception:
             rclpy.try_shutdown(context=self.context)

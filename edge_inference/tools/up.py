@@ -19,7 +19,8 @@ def parse_param_overrides(items: list[str]) -> dict[str, dict]:
         node, dot, name = key.partition(".")
         if not sep or not dot or not node or not name:
             raise SystemExit(f"--param expects NODE.NAME=VALUE, got {item!r}")
-        out.setdefault(node, {})[name] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value) if value.strip() else ""
+        out.setdefault(node, {})[name] = "" if parsed is None else parsed
     return out
 
 
@@ -35,21 +36,42 @@ def add_graph_args(p: argparse.ArgumentParser) -> None:
 def register(sub) -> None:
     p = sub.add_parser("up", help="run the rover graph in one process (multi-threaded executor)")
     add_graph_args(p)
-    p.add_argument("--sim", action="store_true", help="include the simulator node")
+    p.add_argument("--sim", action="store_true",
+                   help="include the simulator: sim camera, simulated board on a pty, policy enabled")
+    p.add_argument("--executor", default="events", choices=["events", "multi"])
     p.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl-C)")
     p.set_defaults(func=run)
 
 
 class Graph:
-    """Nodes of a description instantiated in this process, spinning on one executor."""
+    """Nodes of a description instantiated in this process, spinning in one background thread.
 
-    def __init__(self, specs, context=None):
+    executor="events" (default where rclpy has it): rclpy's EventsExecutor, looped
+    with ``spin_once``. With ~200 timer callbacks/s (simulator + camera + control
+    loops) the MultiThreadedExecutor's wait-set and future overhead took most of a
+    core here and the simulator fell to ~55 % of its rates; the events executor
+    dispatches from a C++ queue. The policy node runs inference in its own worker
+    thread, so a single dispatch thread blocks nothing. ``spin()`` of the events
+    executor ran no timers with the Kilted wheels, hence the ``spin_once`` loop.
+    executor="multi": MultiThreadedExecutor (the fallback).
+    """
+
+    def __init__(self, specs, context=None, executor: str = "events"):
         import threading
 
-        from rclpy.executors import MultiThreadedExecutor
         from rclpy.parameter import Parameter
+        if executor == "events" and not self.events_available():
+            executor = "multi"
+        if executor == "events":
+            from rclpy.experimental import EventsExecutor
+            self.executor = EventsExecutor(context=context)
+        elif executor == "multi":
+            from rclpy.executors import MultiThreadedExecutor
+            self.executor = MultiThreadedExecutor(num_threads=max(4, len(specs) * 2), context=context)
+        else:
+            raise ValueError(f"executor must be 'events' or 'multi', not {executor!r}")
+        self.kind = executor
         self.nodes = []
-        self.executor = MultiThreadedExecutor(num_threads=max(4, len(specs) * 2), context=context)
         try:
             for spec in specs:
                 overrides = [Parameter(k, value=v) for k, v in spec.parameters.items()]
@@ -59,14 +81,24 @@ class Graph:
         except Exception:
             self.close()
             raise
-        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, name=f"graph-{executor}-executor", daemon=True)
+
+    @staticmethod
+    def events_available() -> bool:
+        try:
+            from rclpy.experimental import EventsExecutor  # noqa: F401
+        except ImportError:
+            return False
+        return True
 
     def _spin(self):
+        from rclpy.executors import ExternalShutdownException
         try:
-            self.executor.spin()
-        except Exception as exc:  # ExternalShutdownException on shutdown
-            if not type(exc).__name__.endswith("ShutdownException"):
-                raise
+            while not self._stop.is_set():
+                self.executor.spin_once(timeout_sec=0.1)
+        except ExternalShutdownException:
+            pass
 
     def start(self) -> "Graph":
         self._thread.start()
@@ -83,21 +115,39 @@ class Graph:
         node.destroy_node()
 
     def close(self) -> None:
-        self.executor.shutdown(timeout_sec=2.0)
+        if hasattr(self, "_stop"):
+            self._stop.set()
+            if self._thread.is_alive():
+                self._thread.join(timeout=2.0)
+        self.executor.shutdown()
         for n in self.nodes:
             n.destroy_node()
         self.nodes = []
+
+
+def sim_overrides(board_port: str) -> dict[str, dict]:
+    """Wire the simulator into the rover graph: sim camera, bridge on the simulated board's port."""
+    return {"camera_node": {"camera_source": "sim"},
+            "sim_node": {"board_port": board_port},
+            "pwm_bridge_node": {"serial_port": board_port, "arm_on_connect": True},
+            "policy_node": {"enabled": True}}
 
 
 def run(args) -> int:
     import rclpy
 
     from ..graph import describe
+    from ..graph import merge_params
+    overrides = parse_param_overrides(args.param)
+    tmpdir = None
+    if args.sim:
+        import tempfile
+        tmpdir = tempfile.TemporaryDirectory(prefix="edge-inference-sim-")
+        overrides = merge_params(sim_overrides(f"{tmpdir.name}/ttyBOARD"), overrides)
     specs = describe(backend=args.backend, camera_source=args.camera_source, serial_port=args.serial_port,
-                     config=args.config, use_sim_time=args.use_sim_time, with_sim=args.sim,
-                     overrides=parse_param_overrides(args.param))
+                     config=args.config, use_sim_time=args.use_sim_time, with_sim=args.sim, overrides=overrides)
     rclpy.init()
-    graph = Graph(specs).start()
+    graph = Graph(specs, executor=args.executor).start()
     print("running: " + ", ".join(s.name for s in specs), flush=True)
     try:
         t_end = time.monotonic() + args.duration if args.duration > 0 else float("inf")
@@ -108,4 +158,6 @@ def run(args) -> int:
     finally:
         graph.close()
         rclpy.try_shutdown()
+        if tmpdir is not None:
+            tmpdir.cleanup()
     return 0
