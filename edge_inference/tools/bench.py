@@ -319,6 +319,11 @@ def run(args) -> int:
 
             meta = read_onnx_metadata(meta_file)
             report["config"][name] = {k: meta[k] for k in ("inputs", "chunk_size", "image_size") if k in meta}
+            checkpoint = model_dir / "config.json"
+            if name == "act" and checkpoint.is_file():  # state the architecture the numbers are for
+                arch = json.loads(checkpoint.read_text())
+                report["config"][name] |= {k: arch[k] for k in ("vision_backbone", "dim_model", "n_encoder_layers",
+                                                                 "n_decoder_layers", "dim_feedforward") if k in arch}
     report["ratios"] = ratios(report["models"])
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
