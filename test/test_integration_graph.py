@@ -28,8 +28,8 @@ def board():
 def test_rover_graph_end_to_end(ros_context, board):
     from edge_inference_msgs.msg import ActionChunk, BehaviorState, VehicleCommand, VehicleState
     specs = describe(backend="cpu", camera_source="synthetic", serial_port=board.port_path, overrides={
-        "policy_node": {"backend": "temporary", "model_path": "", "enabled": True},
-        "behavior_node": {"backend": "temporary", "model_path": "", "stride": 10},
+        "policy_node": {"enabled": True},  # backend:=cpu -> the shipped int8 ONNX models
+        "behavior_node": {"stride": 10},
         "pwm_bridge_node": {"arm_on_connect": True},
     })
     graph = Graph(specs, context=ros_context).start()

@@ -199,3 +199,12 @@ def test_unsupported_image_encoding_is_reported_and_commands_stay_neutral(ros_co
     finally:
         h.close()
     assert all(m.source == h.VehicleCommand.SOURCE_NEUTRAL for _, m in h.commands)
+
+
+def test_real_backend_without_model_path_is_a_clear_error(ros_context):
+    from rclpy.parameter import Parameter
+
+    from edge_inference.nodes.policy_node import PolicyNode
+    with pytest.raises(ValueError, match="needs model_path"):
+        PolicyNode(context=ros_context, parameter_overrides=[Parameter("backend", value="onnxruntime-int8"),
+                                                             Parameter("model_path", value="")])

@@ -48,7 +48,10 @@ class BehaviorNodeConfig:
 
 def make_behavior_runner(cfg: BehaviorNodeConfig, window: WindowConfig):
     """The classifier behind the node: temporary rules, or the backend registry's runner."""
-    if cfg.backend == "temporary" or not cfg.model_path:
+    if cfg.backend != "temporary" and not cfg.model_path:
+        raise ValueError(f"behavior_node: backend {cfg.backend!r} needs model_path (a model directory); "
+                         "use backend 'temporary' for the built-in stand-in model")
+    if cfg.backend == "temporary":
         return TemporaryBehaviorRunner(cfg.class_names, window.window_length, window.sample_rate_hz)
     from ..runners import create_behavior_runner  # noqa: PLC0415 - heavy backends load only when asked for
     return create_behavior_runner(cfg.model_path, cfg.backend)

@@ -67,7 +67,10 @@ class InferenceTiming:
 
 def make_policy_runner(cfg: PolicyNodeConfig, dt: float):
     """The model behind the node: the temporary heuristic, or the backend registry's runner."""
-    if cfg.backend == "temporary" or not cfg.model_path:
+    if cfg.backend != "temporary" and not cfg.model_path:
+        raise ValueError(f"policy_node: backend {cfg.backend!r} needs model_path (a model directory); "
+                         "use backend 'temporary' for the built-in stand-in model")
+    if cfg.backend == "temporary":
         return TemporaryPolicyRunner(chunk_size=cfg.chunk_size, dt=dt)
     from ..runners import create_policy_runner  # noqa: PLC0415 - heavy backends load only when asked for
     return create_policy_runner(cfg.model_path, cfg.backend)
