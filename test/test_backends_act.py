@@ -1,0 +1,60 @@
+"""The real (LeRobot-compatible) ACT through export, quantize, the Hailo split and every runner backend."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from edge_inference.runners import create_policy_runner
+
+
+@pytest.fixture(scope="module")
+def act_checkpoint(tmp_path_factory):
+    from edge_inference.models.act import ACTConfig, ACTInferenceModule
+    from edge_inference.models.act.checkpoint import save_act
+
+    config = ACTConfig(image_size=(64, 96), chunk_size=4, n_action_steps=4, dim_model=32, n_heads=4,
+                       dim_feedforward=64, n_encoder_layers=1, n_decoder_layers=1, use_vae=False, fps=20.0)
+    stats = {config.image_feature: {"mean": np.array([0.4, 0.4, 0.4]), "std": np.array([0.25, 0.25, 0.25])},
+             "observation.state": {"mean": np.array([0.0, 0.3]), "std": np.array([0.5, 0.1])},
+             "action": {"mean": np.array([0.0, 0.3]), "std": np.array([0.5, 0.1])}}
+    out = tmp_path_factory.mktemp("act") / "ckpt"
+    save_act(ACTInferenceModule(config, stats).eval(), config, stats, out)
+    return out
+
+
+def _tool(module, argv):
+    parser = argparse.ArgumentParser()
+    module.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_export_quantize_and_runners_agree_on_the_real_act(act_checkpoint):
+    from edge_inference.onnx_export import read_onnx_metadata
+    from edge_inference.tools import export, quantize
+
+    assert _tool(export, ["export", "--model", str(act_checkpoint), "--split"]) == 0
+    meta = read_onnx_metadata(act_checkpoint / "model.onnx")
+    assert meta["chunk_size"] == 4 and meta["image_size"] == [64, 96] and meta["dt"] == pytest.approx(0.05)
+    assert (act_checkpoint / "npu.onnx").is_file() and (act_checkpoint / "host.onnx").is_file()
+    rng = np.random.default_rng(0)
+    np.savez(act_checkpoint / "calibration.npz", image=rng.random((16, 3, 64, 96), dtype=np.float32),
+             state=rng.uniform(-1, 1, (16, 2)).astype(np.float32))
+    assert _tool(quantize, ["quantize", "--model", str(act_checkpoint), "--samples",
+                            str(act_checkpoint / "calibration.npz"), "--num-calibration", "8"]) == 0
+
+    image = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    state = np.array([0.1, 0.3], np.float32)
+    chunks = {b: create_policy_runner(act_checkpoint, b).predict(image, state)
+              for b in ("torch", "torch-int8", "onnxruntime", "onnxruntime-int8")}
+    assert chunks["torch"].shape == (4, 2)
+    np.testing.assert_allclose(chunks["onnxruntime"], chunks["torch"], atol=1e-4)
+    for int8 in ("onnxruntime-int8", "torch-int8"):  # int8 stays close to fp32 (actions std 0.5 / 0.1)
+        assert np.abs(chunks[int8] - chunks["torch"]).max() < 0.1, int8
+    from edge_inference.backends import create_backend
+
+    assert create_backend("torch-int8", act_checkpoint).static_modules == ["model.backbone"]
+    runner = create_policy_runner(act_checkpoint, "torch")
+    assert runner.action_names == ["steering", "throttle"] and runner.dt == pytest.approx(0.05)
