@@ -38,6 +38,7 @@ class BehaviorNodeConfig:
                          read_only=True)
     class_names: list[str] = param(list(DEFAULT_BEHAVIOR_CLASSES), "class names of the temporary model",
                                    read_only=True)
+    threads: int = param(1, "intra-op threads of the model backend (pin to the cores left for inference)", range=(1, 64))
     enabled: bool = param(True, "classify on start (behavior/enable toggles it)")
     imu_rate_hz: float = param(50.0, "expected IMU rate for the diagnostic, Hz (sim and HAPT: 50)", range=(1.0, 2000.0))
     latency_warn_ms: float = param(100.0, "window latency p95 above this is WARN (diagnostics), ms",
@@ -54,7 +55,7 @@ def make_behavior_runner(cfg: BehaviorNodeConfig, window: WindowConfig):
     if cfg.backend == "temporary":
         return TemporaryBehaviorRunner(cfg.class_names, window.window_length, window.sample_rate_hz)
     from ..runners import create_behavior_runner  # noqa: PLC0415 - heavy backends load only when asked for
-    return create_behavior_runner(cfg.model_path, cfg.backend)
+    return create_behavior_runner(cfg.model_path, cfg.backend, threads=cfg.threads)
 
 
 CONFIG_CLASSES = (BehaviorNodeConfig, WindowConfig, SmootherConfig)

@@ -42,6 +42,7 @@ class PolicyNodeConfig:
                             read_only=True)
     backend: str = param("temporary", "inference backend (temporary, torch, onnxruntime, onnxruntime-int8, hailo)",
                          read_only=True)
+    threads: int = param(1, "intra-op threads of the model backend (pin to the cores left for inference)", range=(1, 64))
     enabled: bool = param(False, "start enabled (sim demo) or disabled until policy/enable (real car)")
     control_rate: float = param(30.0, "VehicleCommand publish rate, Hz", range=(1.0, 200.0), read_only=True)
     chunk_size: int = param(32, "actions per chunk of the temporary model", range=(1, 1000), read_only=True)
@@ -73,7 +74,7 @@ def make_policy_runner(cfg: PolicyNodeConfig, dt: float):
     if cfg.backend == "temporary":
         return TemporaryPolicyRunner(chunk_size=cfg.chunk_size, dt=dt)
     from ..runners import create_policy_runner  # noqa: PLC0415 - heavy backends load only when asked for
-    return create_policy_runner(cfg.model_path, cfg.backend)
+    return create_policy_runner(cfg.model_path, cfg.backend, threads=cfg.threads)
 
 
 def action_to_command(values: np.ndarray, action_names) -> tuple[float, float]:
