@@ -22,9 +22,15 @@ grep -rlE '/opt/python/cp311-cp311[^;"]*' "$venv/share" --include='*.cmake' 2>/d
 done || true
 
 export AMENT_PREFIX_PATH="$venv" CMAKE_PREFIX_PATH="$venv"
-cmake -S "$here/edge_inference_msgs" -B "$build" \
-  -DPython3_EXECUTABLE="$py" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >"$build/configure.log" 2>&1 \
-  || { tail -40 "$build/configure.log"; exit 1; }
-cmake --build "$build" -j2 >"$build/build.log" 2>&1 || { tail -40 "$build/build.log"; exit 1; }
-cmake --install "$build" --prefix "$install" >"$build/install.log" 2>&1 || { tail -20 "$build/install.log"; exit 1; }
-echo "edge_inference_msgs installed in $install"
+# edge_inference_msgs, and tf2_msgs (TFMessage only: the wheels have none; see third_party/tf2_msgs/README.md)
+for src in "$here/edge_inference_msgs" "$here/third_party/tf2_msgs"; do
+  pkg=$(basename "$src")
+  b="$build"; [ "$pkg" = edge_inference_msgs ] || b="$build/../build_$pkg"
+  mkdir -p "$b"
+  cmake -S "$src" -B "$b" \
+    -DPython3_EXECUTABLE="$py" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >"$b/configure.log" 2>&1 \
+    || { tail -40 "$b/configure.log"; exit 1; }
+  cmake --build "$b" -j2 >"$b/build.log" 2>&1 || { tail -40 "$b/build.log"; exit 1; }
+  cmake --install "$b" --prefix "$install" >"$b/install.log" 2>&1 || { tail -20 "$b/install.log"; exit 1; }
+  echo "$pkg installed in $install"
+done

@@ -139,11 +139,11 @@ class MonitorNode(Node):
     # -- static TF ---------------------------------------------------------------------------
     def _publish_static_tf(self) -> bool:
         try:
-            from tf2_msgs.msg import TFMessage  # noqa: PLC0415 - not in the PyPI ROS wheels (dev venv)
+            from tf2_msgs.msg import TFMessage  # noqa: PLC0415 - dev venv: built from third_party/tf2_msgs
         except ImportError:
             self.get_logger().warning(
-                "tf2_msgs is not installed (the PyPI ROS wheels have none): no base_link -> camera_link static TF "
-                "(a ROS install has it: apt install ros-$ROS_DISTRO-tf2-msgs)")
+                "tf2_msgs is not importable: no base_link -> camera_link static TF (dev venv: `make msgs` builds "
+                "third_party/tf2_msgs; a ROS install: apt install ros-$ROS_DISTRO-tf2-msgs)")
             return False
         qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)  # late rviz still gets it (tf2 convention)
