@@ -25,6 +25,9 @@ class BridgeConfig:
     send_rate: float = param(50.0, "command frames per second to the board (latest or neutral)", range=(1.0, 500.0))
     heartbeat_rate: float = param(5.0, "heartbeat (RTT probe) frames per second", range=(0.1, 100.0))
     link_timeout: float = param(0.5, "link is down when the board sends nothing for this long, s", range=(0.05, 10.0))
+    write_timeout: float = param(0.25, "a serial write that cannot finish in this long is counted and dropped, s "
+                                 "(the frame CRC makes a partial frame harmless; link_timeout decides the link)",
+                                 range=(0.01, 5.0))
     handshake_timeout: float = param(1.0, "wait for the board's VERSION after opening, s", range=(0.05, 10.0))
     reconnect_initial_s: float = param(0.2, "first reopen delay after a serial failure, s", range=(0.01, 60.0))
     reconnect_max_s: float = param(5.0, "longest reopen delay, s", range=(0.01, 600.0))

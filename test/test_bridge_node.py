@@ -143,3 +143,49 @@ def test_unplug_reconnects_and_imu_streams(rig):
     assert imu.linear_acceleration.z == pytest.approx(9.81, abs=1e-5)
     assert imu.angular_velocity.z == pytest.approx(1.5)
     assert imu.header.frame_id == "imu_link"
+
+
+def test_write_timeout_is_counted_not_a_link_failure(ros_context):
+    """A board that stops draining its UART makes writes time out: each is counted and
+    dropped, the port stays open, and sending resumes once the board reads again
+    (link_timeout, not a write, decides when the link is dead)."""
+    import os
+    import tty
+
+    from edge_inference.bridge_core import LINK_DOWN
+    from edge_inference.nodes.pwm_bridge_node import PwmBridgeNode
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    node = PwmBridgeNode(context=ros_context, parameter_overrides=[
+        Parameter("serial_port", value=os.ttyname(slave)), Parameter("write_timeout", value=0.05),
+        Parameter("handshake_timeout", value=10.0), Parameter("link_timeout", value=10.0)])
+    try:
+        node.send_timer.cancel()
+        node.heartbeat_timer.cancel()
+        end = time.monotonic() + 10.0
+        while node._port is None and time.monotonic() < end:
+            time.sleep(0.01)
+        port = node._port
+        assert port is not None, "the bridge did not open the pty"
+        block = lambda seq: b"\x00" * 4096  # noqa: E731  (nobody reads the master: the pty fills)
+        for _ in range(1000):
+            if node._send(block) is None:
+                break
+        assert node.write_timeouts >= 1
+        assert node._port is port and node.link.state != LINK_DOWN
+        link = dict([s for s in node.diag.collect() if s.name.endswith("serial link")][0].values)
+        assert int(link["write_timeouts"]) == node.write_timeouts
+        while True:  # the board drains its buffer again
+            try:
+                if not os.read(master, 65536):
+                    break
+            except BlockingIOError:
+                break
+        assert node._send(sp.encode_heartbeat) is not None
+    finally:
+        node._running = False
+        node.destroy_node()
+        os.close(master)
+        os.close(slave)

@@ -52,6 +52,7 @@ class PwmBridgeNode(Node):
         self.board_rx_errors = 0
         self.board_watchdog_trips = 0  # times the board itself went to failsafe (no command in 250 ms)
         self.frames_sent = 0
+        self.write_timeouts = 0  # writes that did not finish within write_timeout (board not draining)
         self.last_output: tuple[int, int, str] | None = None
         self._port: serial.Serial | None = None
         self._io_lock = threading.Lock()       # serializes writes and open/close
@@ -143,6 +144,14 @@ class PwmBridgeNode(Node):
             seq = self.seq.next()
             try:
                 port.write(encoder(seq, *args))
+            except serial.SerialTimeoutException:
+                # Not a dead link: pyserial also raises this when the writing thread was merely
+                # descheduled past the deadline. A truly stuck board stops answering and
+                # link_timeout (checked by the reader) reconnects; a partial frame fails its CRC.
+                self.write_timeouts += 1
+                self.get_logger().warning(f"serial write timed out ({self.write_timeouts} so far)",
+                                          throttle_duration_sec=5.0)
+                return None
             except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
                 # TypeError/AttributeError: pyserial's fd vanished under a concurrent close
                 self._fail(f"serial write failed: {exc}")
@@ -164,7 +173,8 @@ class PwmBridgeNode(Node):
     def _open(self) -> None:
         now = time.monotonic()
         try:
-            port = serial.Serial(self.cfg.serial_port, self.cfg.baudrate, timeout=0.02, write_timeout=0.1)
+            port = serial.Serial(self.cfg.serial_port, self.cfg.baudrate, timeout=0.02,
+                                 write_timeout=self.cfg.write_timeout)
         except (serial.SerialException, OSError, ValueError) as exc:
             with self._state_lock:
                 self.link.on_failure(now, f"open {self.cfg.serial_port}: {exc}")
@@ -305,6 +315,7 @@ class PwmBridgeNode(Node):
         stat.add("firmware", str(self.version) if self.version else "unknown")
         stat.add("reconnects", self.link.reconnects)
         stat.add("frames_sent", self.frames_sent)
+        stat.add("write_timeouts", self.write_timeouts)
         ps = self.parser.stats
         stat.add("frames_received", ps.frames)
         stat.add("rx_crc_errors", ps.crc_errors)
