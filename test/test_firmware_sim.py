@@ -144,7 +144,7 @@ def test_command_round_trip_and_board_watchdog(board):
         dt_sim = (hit[3] - last_rx_us) / 1e6
         print(f"board watchdog: neutral {dt_sim * 1e3:.1f} ms (board time) / {dt * 1e3:.0f} ms (wall) "
               "after the last command; timeout 250 ms")
-        assert WATCHDOG_S <= dt_sim <= WATCHDOG_S + 0.02, dt_sim
+        assert WATCHDOG_S - 0.002 <= dt_sim <= WATCHDOG_S + 0.02, dt_sim
         assert dt <= WATCHDOG_S + 0.35, dt  # wall clock: loose (the simulation may lag on a busy host)
         t = link.telemetry(lambda t: t.mode == sp.MODE_FAILSAFE)  # skips frames sent before neutral
         assert t.flags & sp.FLAG_WATCHDOG and t.armed and (t.steering_us, t.throttle_us) == (1500, 1500), t
@@ -324,7 +324,9 @@ def test_board_goes_neutral_when_the_bridge_process_is_killed(firmware, ros_cont
             dt_sim = (hit[3] - last_rx_us) / 1e6
             print(f"\nbridge killed: board neutral {dt_sim * 1e3:.1f} ms (board time) after its last byte, "
                   f"{(hit[0] - killed_at) * 1e3:.0f} ms (wall) after the kill")
-            assert WATCHDOG_S <= dt_sim <= WATCHDOG_S + 0.02
+            # millis() advances in 1.024 ms timer0 steps (and skips a value every 42 steps), so a
+            # 250 ms millis() difference can be a few µs short of 250 ms of board time.
+            assert WATCHDOG_S - 0.002 <= dt_sim <= WATCHDOG_S + 0.02
             assert hit[0] - killed_at <= WATCHDOG_S + 0.35
         finally:
             if bridge.poll() is None:
