@@ -70,7 +70,7 @@ def test_backoff_doubles_and_resets():
 
 
 def test_camera_node_publishes_and_recovers_unplugged_device(ros_context, tmp_path):
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from sensor_msgs.msg import CameraInfo, Image
 
@@ -85,7 +85,7 @@ def test_camera_node_publishes_and_recovers_unplugged_device(ros_context, tmp_pa
     images, infos = [], []
     probe.create_subscription(Image, "camera/image_raw", images.append, sensor_qos())
     probe.create_subscription(CameraInfo, "camera/camera_info", infos.append, sensor_qos())
-    ex = MultiThreadedExecutor(context=ros_context)
+    ex = SingleThreadedExecutor(context=ros_context)
     ex.add_node(node)
     ex.add_node(probe)
     try:

@@ -190,7 +190,7 @@ def test_manual_override_wins(board):
 
 def test_bridge_node_drives_the_firmware_and_survives_unplug(firmware, ros_context):
     from edge_inference_msgs.msg import VehicleCommand, VehicleState
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
 
@@ -207,7 +207,7 @@ def test_bridge_node_drives_the_firmware_and_survives_unplug(firmware, ros_conte
         states = []
         probe.create_subscription(VehicleState, "vehicle/state", states.append, reliable_qos(50))
         pub = probe.create_publisher(VehicleCommand, "vehicle/command", reliable_qos(10))
-        ex = MultiThreadedExecutor(context=ros_context)
+        ex = SingleThreadedExecutor(context=ros_context)
         ex.add_node(node)
         ex.add_node(probe)
 

@@ -134,7 +134,7 @@ class PolicyNode(Node):
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._worker_loop, name="policy_inference", daemon=True)
         self._worker.start()
-        # Own callback group: on a multi-threaded executor (`edge-inference up`) a tick never waits
+        # Own callback group: on a multi-threaded executor (`up --executor multi`) a tick never waits
         # behind an image callback or another node's work.
         self.timer = self.create_timer(1.0 / self.cfg.control_rate, self._on_control_tick,
                                        callback_group=MutuallyExclusiveCallbackGroup())

@@ -1,7 +1,7 @@
 """`edge-inference up`: the whole rover graph in one process (no `ros2 launch` needed).
 
 Uses the same description as ``launch/rover.launch.py``; every node gets its own
-parameters as overrides and they all spin on one MultiThreadedExecutor.
+parameters as overrides and they all spin on one executor (events by default, multi-threaded on request).
 """
 from __future__ import annotations
 
