@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ def test_record_writes_a_readable_bag_of_dds_traffic(tmp_path, ros_context, stor
     bag = tmp_path / "rec"
     proc = subprocess.Popen(
         [sys.executable, "-m", "edge_inference.cli", "record", "--out", str(bag), "--storage", storage,
-         "--topics", "/vehicle/command", "/camera/image_raw", "--duration", "4"],
+         "--topics", "/vehicle/command", "/camera/image_raw", "--duration", "30"],
         cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     node = __import__("rclpy").create_node("record_test_pub", context=ros_context)
     executor = SingleThreadedExecutor(context=ros_context)
@@ -53,6 +54,8 @@ def test_record_writes_a_readable_bag_of_dds_traffic(tmp_path, ros_context, stor
             img_pub.publish(img)
             sent.append(0.05 * i)
             time.sleep(0.03)
+        time.sleep(1.0)  # reliable delivery of the last commands, then Ctrl-C as a user would
+        proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
