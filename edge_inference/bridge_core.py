@@ -35,6 +35,8 @@ class BridgeConfig:
     arm_on_connect: bool = param(False, "arm the board after the handshake (simulation/demo); the car needs bridge/arm")
     frame_id: str = param("base_link", "header.frame_id of vehicle/state")
     imu_frame_id: str = param("imu_link", "header.frame_id of imu/data_raw from the board")
+    rate_tolerance: float = param(0.2, "command frame rate deviation from send_rate before diagnostics WARN "
+                                  "(fraction)", range=(0.0, 1.0), read_only=True)
     rtt_warn_ms: float = param(20.0, "command round trip p95 above this is WARN (diagnostics), ms",
                                range=(0.0, 10000.0), read_only=True)
     rtt_error_ms: float = param(100.0, "command round trip p95 above this is ERROR (diagnostics), ms",

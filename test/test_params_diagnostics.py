@@ -94,3 +94,39 @@ def test_updater_publishes_array_and_reports_broken_task(ros_context):
     ex.shutdown()
     node.destroy_node()
     probe.destroy_node()
+
+
+@pytest.mark.parametrize("module, overrides", [
+    ("camera_node", {"camera_source": "synthetic"}),
+    ("policy_node", {}),
+    ("behavior_node", {}),
+    ("pwm_bridge_node", {"serial_port": "/nonexistent/ttyX", "reconnect_initial_s": 5.0}),
+    ("sim_node", {}),
+])
+def test_rate_tolerance_parameter_sets_every_rate_diagnostic(ros_context, module, overrides):
+    """OK/WARN thresholds come from parameters: ``rate_tolerance`` reaches the node's rate
+    check, which then warns at exactly that deviation."""
+    import importlib
+
+    mod = importlib.import_module(f"edge_inference.nodes.{module}")
+    node_class = next(v for k, v in vars(mod).items() if k.endswith("Node") and isinstance(v, type)
+                      and v.__module__ == mod.__name__)
+    params = [Parameter(k, value=v) for k, v in {**overrides, "rate_tolerance": 0.5}.items()]
+    node = node_class(context=ros_context, parameter_overrides=params)
+    try:
+        tasks = [v for v in vars(node).values() if isinstance(v, FrequencyTask)]
+        assert tasks, f"{module} has no rate diagnostic"
+        for task in tasks:
+            assert task.tolerance == 0.5
+            for fraction, level in ((0.55, OK), (0.45, WARN)):  # OK within 50 % (the 0.2 default would WARN)
+                now = [0.0]
+                task.clock, task._stamps = (lambda: now[0]), type(task._stamps)()
+                period = 1.0 / (task.expected_hz * fraction)
+                while now[0] < task.window_s * 3:
+                    task.tick()
+                    now[0] += period
+                stat = StatusBuilder("rate", "test")
+                task(stat)
+                assert stat.level == level, (module, fraction, stat.message)
+    finally:
+        node.destroy_node()

@@ -45,6 +45,8 @@ class BehaviorNodeConfig:
                                    range=(0.0, 10000.0), read_only=True)
     latency_error_ms: float = param(500.0, "window latency p95 above this is ERROR (diagnostics), ms",
                                     range=(0.0, 10000.0), read_only=True)
+    rate_tolerance: float = param(0.3, "IMU rate deviation from imu_rate_hz before diagnostics WARN (fraction)",
+                                  range=(0.0, 1.0), read_only=True)
 
 
 def make_behavior_runner(cfg: BehaviorNodeConfig, window: WindowConfig):
@@ -84,7 +86,7 @@ class BehaviorNode(Node):
         self.create_subscription(MagneticField, "imu/mag", self._on_mag, sensor_qos(10))
         self.create_service(SetBool, "behavior/enable", self._on_enable)
 
-        self.imu_rate = FrequencyTask(self.cfg.imu_rate_hz, tolerance=0.3)
+        self.imu_rate = FrequencyTask(self.cfg.imu_rate_hz, tolerance=self.cfg.rate_tolerance)
         self.latency = LatencyTask(warn_ms=self.cfg.latency_warn_ms, error_ms=self.cfg.latency_error_ms)
         self.diag = Updater(self, hardware_id=f"behavior:{self.runner.backend_name}")
         self.diag.add("imu rate", self.imu_rate)

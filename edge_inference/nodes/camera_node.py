@@ -35,6 +35,8 @@ class CameraConfig:
     qos: str = param("sensor", "QoS profile: sensor (best effort, depth 1) or reliable", choices=("sensor", "reliable"))
     reopen_initial_s: float = param(0.5, "first reopen delay after a lost device, s", range=(0.01, 60.0))
     reopen_max_s: float = param(8.0, "longest reopen delay, s", range=(0.01, 600.0))
+    rate_tolerance: float = param(0.2, "frame rate deviation from fps before diagnostics WARN (fraction)",
+                                  range=(0.0, 1.0), read_only=True)
 
 
 def camera_info_for(cfg: CameraConfig, header) -> CameraInfo:
@@ -67,7 +69,7 @@ class CameraNode(Node):
                                                  self.cfg.fps, **self._source_kwargs())
         self.is_open, self.reopen_at, self.reopens, self.read_failures = False, 0.0, 0, 0
         self.last_error = ""
-        self.frames = FrequencyTask(self.cfg.fps)
+        self.frames = FrequencyTask(self.cfg.fps, tolerance=self.cfg.rate_tolerance)
         self.diag = Updater(self, hardware_id=f"camera:{self.cfg.camera_source}")
         self.diag.add("frame rate", self.frames)
         self.diag.add("device", self._device_status)

@@ -52,6 +52,8 @@ class PolicyNodeConfig:
                                    range=(0.0, 10000.0), read_only=True)
     latency_error_ms: float = param(250.0, "image-to-chunk latency p95 above this is ERROR (diagnostics), ms",
                                     range=(0.0, 10000.0), read_only=True)
+    rate_tolerance: float = param(0.2, "command rate deviation from control_rate before diagnostics WARN (fraction)",
+                                  range=(0.0, 1.0), read_only=True)
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class PolicyNode(Node):
         self.create_subscription(VehicleState, "vehicle/state", self._on_state, reliable_qos(10))
         self.create_service(SetBool, "policy/enable", self._on_enable)
 
-        self.command_rate = FrequencyTask(self.cfg.control_rate)
+        self.command_rate = FrequencyTask(self.cfg.control_rate, tolerance=self.cfg.rate_tolerance)
         self.latency = LatencyTask(warn_ms=self.cfg.latency_warn_ms, error_ms=self.cfg.latency_error_ms)
         self.diag = Updater(self, hardware_id=f"policy:{self.runner.backend_name}")
         self.diag.add("command rate", self.command_rate)

@@ -68,7 +68,7 @@ class PwmBridgeNode(Node):
         self.create_service(SetBool, "bridge/estop", self._on_estop)
         self.create_service(SetBool, "bridge/arm", self._on_arm)
 
-        self.cmd_rate = FrequencyTask(self.cfg.send_rate)
+        self.cmd_rate = FrequencyTask(self.cfg.send_rate, tolerance=self.cfg.rate_tolerance)
         self.rtt_task = LatencyTask(warn_ms=self.cfg.rtt_warn_ms, error_ms=self.cfg.rtt_error_ms)
         self.diag = Updater(self, hardware_id=f"pwm_board:{self.cfg.serial_port}")
         self.diag.add("serial link", self._link_status)

@@ -57,6 +57,8 @@ class SimConfig:
     behavior_classes: list[str] = param(list(BEHAVIOR_CLASSES), "class names of behavior/label, in "
                                         "class_id order", read_only=True)
     frame_id: str = param("map", "frame of sim/pose")
+    rate_tolerance: float = param(0.2, "physics step rate deviation before diagnostics WARN (fraction)",
+                                  range=(0.0, 1.0), read_only=True)
 
 
 CONFIG_CLASS = SimConfig
@@ -90,7 +92,7 @@ class SimNode(Node):
         self.pub_mag = self.create_publisher(MagneticField, "imu/mag", sensor_qos())
         self.pub_label = self.create_publisher(BehaviorState, "behavior/label", reliable_qos())
         self.applied = (0.0, 0.0)          # normalized command the car currently obeys
-        self.steps = FrequencyTask(c.physics_rate_hz)
+        self.steps = FrequencyTask(c.physics_rate_hz, tolerance=c.rate_tolerance)
         self.diag = Updater(self, hardware_id="sim")
         self.diag.add("physics rate", self.steps)
         self.diag.add("board", self._board_status)
