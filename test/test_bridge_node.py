@@ -10,7 +10,7 @@ import math
 import time
 
 import pytest
-from conftest import spin_until
+from conftest import BridgeProcess, spin_until
 from rclpy.parameter import Parameter
 
 from edge_inference import serial_protocol as sp
@@ -192,7 +192,6 @@ def test_write_timeout_is_counted_not_a_link_failure(ros_context):
                 break
         assert node._send(sp.encode_heartbeat) is not None
     finally:
-        node._running = False
         node.destroy_node()
         os.close(master)
         os.close(slave)
@@ -202,54 +201,26 @@ def test_bridge_process_keeps_the_board_watchdog_fed(ros_context):
     """The bridge executable as deployed (its own process, `spin_node`) while commands
     stream at 30 Hz: command frames reach the board steadily and its 250 ms watchdog never
     trips."""
-    import subprocess
-    import sys
     import threading
 
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.node import Node
+    samples: list[tuple[float, int, int]] = []  # (time, commands received, mode)
+    stop = threading.Event()
 
-    from edge_inference.qos import reliable_qos
+    def watch():
+        while not stop.is_set():
+            samples.append((time.monotonic(), board.commands_received, board.mode))
+            time.sleep(0.005)
 
-    with BoardEmulator() as board:
-        bridge = subprocess.Popen(
-            [sys.executable, "-c", "from edge_inference.nodes.pwm_bridge_node import main; main()",
-             "--ros-args", "-p", f"serial_port:={board.port_path}", "-p", "arm_on_connect:=true"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        from edge_inference_msgs.msg import VehicleCommand
-        probe = Node("feed_probe", context=ros_context)
-        pub = probe.create_publisher(VehicleCommand, "vehicle/command", reliable_qos(10))
-        ex = SingleThreadedExecutor(context=ros_context)
-        ex.add_node(probe)
-        samples: list[tuple[float, int, int]] = []  # (time, commands received, mode)
-        stop = threading.Event()
-
-        def watch():
-            while not stop.is_set():
-                samples.append((time.monotonic(), board.commands_received, board.mode))
-                time.sleep(0.005)
-
-        try:
-            end = time.monotonic() + 30.0
-            while time.monotonic() < end and board.applied_us != (1750, 1600):
-                pub.publish(_command(0.5, 0.5))
-                ex.spin_once(timeout_sec=0.03)
-                assert bridge.poll() is None, bridge.stderr.read().decode()[-2000:]
-            assert board.applied_us == (1750, 1600), "the bridge process never drove the board"
-            watcher = threading.Thread(target=watch, daemon=True)
-            watcher.start()
-            t_end = time.monotonic() + 4.0
-            while time.monotonic() < t_end:
-                pub.publish(_command(0.5, 0.5))
-                time.sleep(1 / 30)
-            stop.set()
-            watcher.join()
-        finally:
-            bridge.terminate()
-            bridge.wait(timeout=10)
-            bridge.stderr.close()
-            ex.shutdown()
-            probe.destroy_node()
+    with BoardEmulator() as board, BridgeProcess(ros_context, board.port_path, "feed_probe") as bridge:
+        assert bridge.drive_until(lambda: board.applied_us == (1750, 1600)), "the bridge process never drove the board"
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        t_end = time.monotonic() + 4.0
+        while time.monotonic() < t_end:
+            bridge.command(0.5, 0.5)
+            time.sleep(1 / 30)
+        stop.set()
+        watcher.join()
     t = [s[0] for s in samples]
     counts = [s[1] for s in samples]
     changes = [t[i] for i in range(1, len(t)) if counts[i] != counts[i - 1]]

@@ -287,55 +287,28 @@ def test_emulator_replies_byte_identical_to_firmware_state_machine(firmware):
 def test_board_goes_neutral_when_the_bridge_process_is_killed(firmware, ros_context):
     """SIGKILL the real pwm_bridge_node process mid-drive: no final neutral frame, only the board."""
     import signal
-    import sys
 
-    from edge_inference_msgs.msg import VehicleCommand
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.node import Node
+    from conftest import BridgeProcess
 
-    from edge_inference.qos import reliable_qos
-
-    with SimBoard(firmware) as board:
-        bridge = subprocess.Popen(
-            [sys.executable, "-c", "from edge_inference.nodes.pwm_bridge_node import main; main()",
-             "--ros-args", "-p", f"serial_port:={board.port_path}", "-p", "arm_on_connect:=true"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        probe = Node("kill_probe", context=ros_context)
-        pub = probe.create_publisher(VehicleCommand, "vehicle/command", reliable_qos(10))
-        ex = SingleThreadedExecutor(context=ros_context)
-        ex.add_node(probe)
-        try:
-            end = time.monotonic() + 30.0
-            while time.monotonic() < end and board.pwm_us != (1750, 1600):
-                pub.publish(VehicleCommand(steering=0.5, throttle=0.5, source=VehicleCommand.SOURCE_POLICY))
-                ex.spin_once(timeout_sec=0.02)
-                assert bridge.poll() is None, bridge.stderr.read().decode()[-2000:]
-            assert board.pwm_us == (1750, 1600), "the bridge process never drove the board"
-            idle_before = len(board.rx_idle_sim_us)
-            for _ in range(5):  # keep commanding right up to the kill
-                pub.publish(VehicleCommand(steering=0.5, throttle=0.5, source=VehicleCommand.SOURCE_POLICY))
-                ex.spin_once(timeout_sec=0.02)
-            bridge.send_signal(signal.SIGKILL)
-            bridge.wait(timeout=5.0)
-            killed_at = time.monotonic()
-            hit = board.wait_pwm(lambda s, t: (s, t) == (1500, 1500), 3.0)
-            assert hit, f"board still outputs {board.pwm_us} after the bridge was killed"
-            last_rx_us = board.wait_rx_idle(idle_before + 1, 1.0)
-            dt_sim = (hit[3] - last_rx_us) / 1e6
-            print(f"\nbridge killed: board neutral {dt_sim * 1e3:.1f} ms (board time) after its last byte, "
-                  f"{(hit[0] - killed_at) * 1e3:.0f} ms (wall) after the kill")
-            # millis() advances in 1.024 ms timer0 steps (and skips a value every 42 steps), so a
-            # 250 ms millis() difference can be a few µs short of 250 ms of board time.
-            assert WATCHDOG_S - 0.002 <= dt_sim <= WATCHDOG_S + 0.02
-            assert hit[0] - killed_at <= WATCHDOG_S + 0.35
-        finally:
-            if bridge.poll() is None:
-                bridge.kill()
-                bridge.wait()
-            bridge.stderr.close()
-            ex.shutdown()
-            probe.destroy_node()
-
+    with SimBoard(firmware) as board, BridgeProcess(ros_context, board.port_path, "kill_probe") as bridge:
+        assert bridge.drive_until(lambda: board.pwm_us == (1750, 1600)), "the bridge process never drove the board"
+        idle_before = len(board.rx_idle_sim_us)
+        for _ in range(5):  # keep commanding right up to the kill
+            bridge.command(0.5, 0.5)
+            bridge.executor.spin_once(timeout_sec=0.02)
+        bridge.process.send_signal(signal.SIGKILL)
+        bridge.process.wait(timeout=5.0)
+        killed_at = time.monotonic()
+        hit = board.wait_pwm(lambda s, t: (s, t) == (1500, 1500), 3.0)
+        assert hit, f"board still outputs {board.pwm_us} after the bridge was killed"
+        last_rx_us = board.wait_rx_idle(idle_before + 1, 1.0)
+        dt_sim = (hit[3] - last_rx_us) / 1e6
+        print(f"\nbridge killed: board neutral {dt_sim * 1e3:.1f} ms (board time) after its last byte, "
+              f"{(hit[0] - killed_at) * 1e3:.0f} ms (wall) after the kill")
+        # millis() advances in 1.024 ms timer0 steps (and skips a value every 42 steps), so a
+        # 250 ms millis() difference can be a few µs short of 250 ms of board time.
+        assert WATCHDOG_S - 0.002 <= dt_sim <= WATCHDOG_S + 0.02
+        assert hit[0] - killed_at <= WATCHDOG_S + 0.35
 
 def test_hardware_watchdog_resets_a_hung_mcu_to_neutral(firmware):
     """A hung main loop would leave Timer1 driving the last pulses; the AVR WDT must reset it.

@@ -29,15 +29,12 @@ def _imported_top_level(paths) -> set[str]:
     return names
 
 
-def _declared(kind: str) -> set[str]:
-    return {e.text for e in ET.parse(ROOT / "package.xml").getroot().iter(kind)}
-
-
 def test_package_xml_is_format_3_ament_python_and_declares_what_the_code_imports():
     root = ET.parse(ROOT / "package.xml").getroot()
     assert root.get("format") == "3" and root.findtext("name") == "edge_inference"
     assert root.find("export/build_type").text == "ament_python"
-    run_deps = _declared("exec_depend") | _declared("depend")
+    exec_deps = {e.text for e in root.iter("exec_depend")}
+    run_deps = exec_deps | {e.text for e in root.iter("depend")}
     imports = _imported_top_level((ROOT / "edge_inference").rglob("*.py"))
     ros = {n for n in imports if n == "rclpy" or n == "cv_bridge" or n == "ament_index_python"
            or re.fullmatch(r"[a-z0-9_]+_(msgs|srvs)", n)}
@@ -46,7 +43,7 @@ def test_package_xml_is_format_3_ament_python_and_declares_what_the_code_imports
     assert not missing, f"imported by edge_inference/ but not an exec_depend in package.xml: {missing}"
     launch_imports = _imported_top_level((ROOT / "launch").glob("*.py"))
     assert launch_imports & {"launch", "launch_ros"} <= run_deps
-    assert not (_declared("exec_depend") & PIP_ONLY), "pip-only packages have no rosdep keys"
+    assert not (exec_deps & PIP_ONLY), "pip-only packages have no rosdep keys"
 
 
 def test_setup_py_has_an_executable_per_node_and_installs_launch_config_and_msgs():
