@@ -11,7 +11,7 @@ APT_STAMP := .build/.apt_installed
 # Debian packages used by tests (firmware build + simulation). Installed when apt is permitted.
 APT_PACKAGES ?= cmake g++ make gcc-avr avr-libc arduino-core-avr arduino-mk simavr libsimavr-dev tmux
 REQS := requirements/ros.txt requirements/base.txt requirements/dev.txt
-ENV := source tools/env.sh &&
+ENV := source scripts/env.sh &&
 
 .PHONY: venv msgs apt demo test bench clean help
 
@@ -29,8 +29,8 @@ $(STAMP): $(REQS) setup.py
 	touch $@
 
 msgs: $(MSGS_STAMP)
-$(MSGS_STAMP): $(STAMP) $(wildcard edge_inference_msgs/msg/*.msg) edge_inference_msgs/CMakeLists.txt edge_inference_msgs/package.xml tools/build_msgs.sh $(wildcard third_party/tf2_msgs/msg/*.msg) third_party/tf2_msgs/CMakeLists.txt
-	tools/build_msgs.sh $(VENV) $(MSGS)
+$(MSGS_STAMP): $(STAMP) $(wildcard edge_inference_msgs/msg/*.msg) edge_inference_msgs/CMakeLists.txt edge_inference_msgs/package.xml scripts/build_msgs.sh $(wildcard third_party/tf2_msgs/msg/*.msg) third_party/tf2_msgs/CMakeLists.txt
+	scripts/build_msgs.sh $(VENV) $(MSGS)
 	touch $@
 
 apt: $(APT_STAMP)

@@ -33,7 +33,7 @@ setup(
     license="Apache-2.0",
     tests_require=["pytest"],
     entry_points={
-        "console_scripts": [f"{n} = {package_name}.nodes.{n}:main" for n in NODES]
+        "console_scripts": [f"{n} = {package_name}.ros.nodes.{n}:main" for n in NODES]
         + ["edge-inference = edge_inference.cli:main"],
     },
 )

@@ -1,11 +1,11 @@
-"""The `edge-inference` command line: subcommands from ``edge_inference.tools``."""
+"""The `edge-inference` command line: subcommands from ``edge_inference.commands``."""
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
 
-from .tools import TOOL_MODULES
+from edge_inference.commands import COMMAND_MODULES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,8 +13,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Run, train, export, benchmark and evaluate the rover's models.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in TOOL_MODULES:
-        importlib.import_module(f"edge_inference.tools.{name}").register(sub)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"edge_inference.commands.{name}").register(sub)
     return parser
 
 

@@ -7,14 +7,14 @@ Set ROS_DOMAIN_ID and ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET to match the robot. r
 reads /diagnostics_agg, so diagnostic_aggregator runs here too (groups: config/rqt/diagnostic_analyzers.yaml).
 No logic beyond substitutions and conditions.
 """
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 
-from edge_inference.graph import PACKAGE
-from edge_inference.resources import config_path
+from edge_inference.core.resources import config_path
+from edge_inference.ros.graph import PACKAGE
+from launch import LaunchDescription
 
 ARGS = {
     "rviz": ("true", "start rviz2 with config/rviz/rover.rviz"),

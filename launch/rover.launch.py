@@ -1,15 +1,15 @@
 """Bring up the rover: camera, policy, behavior and PWM bridge nodes.
 
-Thin over ``edge_inference.graph.describe`` (tested without launch); this file
+Thin over ``edge_inference.ros.graph.describe`` (tested without launch); this file
 only declares arguments and turns the description into launch_ros actions.
     ros2 launch edge_inference rover.launch.py backend:=npu serial_port:=/dev/ttyACM0
 """
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from edge_inference.graph import PACKAGE, describe
+from edge_inference.ros.graph import PACKAGE, describe
+from launch import LaunchDescription
 
 ARGS = {
     "backend": ("cpu", "cpu = int8 on ONNX Runtime, npu = HailoRT on the Hailo-8"),

@@ -26,7 +26,7 @@ def ros_context():
     import rclpy
     if not _msgs_available():
         pytest.fail("edge_inference_msgs is not importable: run tests through `make test` "
-                    "(or `make msgs && source tools/env.sh`)")
+                    "(or `make msgs && source scripts/env.sh`)")
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     yield ctx
@@ -53,14 +53,14 @@ class BridgeProcess:
         import subprocess
         import sys
 
-        from edge_inference_msgs.msg import VehicleCommand
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
 
-        from edge_inference.qos import reliable_qos
+        from edge_inference.ros.qos import reliable_qos
+        from edge_inference_msgs.msg import VehicleCommand
 
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from edge_inference.nodes.pwm_bridge_node import main; main()",
+            [sys.executable, "-c", "from edge_inference.ros.nodes.pwm_bridge_node import main; main()",
              "--ros-args", "-p", f"serial_port:={port_path}", "-p", "arm_on_connect:=true"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._command_class = VehicleCommand

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from edge_inference.tools.bench_pipeline import spin_in_threads
+from edge_inference.ros.spin import spin_in_threads
 
 
 class NodeHarness:

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from edge_inference.models.act import ACT, ACTConfig, ACTInferenceModule, backbone_module, feature_map_size, \
-    head_module
+from edge_inference.models.act import ACT, ACTConfig, ACTInferenceModule, backbone_module, feature_map_size, head_module
 from edge_inference.models.act.modeling_act import FrozenBatchNorm2d, sinusoidal_pos_embedding_2d
 
 IMAGE_HW = (48, 64)

@@ -93,7 +93,7 @@ def test_train_act_on_gen_demos_arrays_and_bad_arrays(tmp_path, capsys):
 
 
 def test_rosbag_frames_get_the_nearest_command_and_previous_command_state(tmp_path):
-    from edge_inference import bag_io
+    from edge_inference.core import bag_io
 
     bag = tmp_path / "drive"
     cmd_cls = bag_io.msg_class("edge_inference_msgs/msg/VehicleCommand")
@@ -114,7 +114,7 @@ def test_rosbag_frames_get_the_nearest_command_and_previous_command_state(tmp_pa
 
 
 def test_rosbag_applied_state_is_matched_by_stamp_not_log_order(tmp_path):
-    from edge_inference import bag_io
+    from edge_inference.core import bag_io
 
     bag = tmp_path / "drive"
     state_cls = bag_io.msg_class("edge_inference_msgs/msg/VehicleState")

@@ -1,12 +1,10 @@
 """The real (LeRobot-compatible) ACT through export, quantize, the Hailo split and every runner backend."""
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pytest
 
-from edge_inference.runners import create_policy_runner
+from edge_inference.backends.runners import create_policy_runner
 
 
 @pytest.fixture(scope="module")
@@ -24,25 +22,22 @@ def act_checkpoint(tmp_path_factory):
     return out
 
 
-def _tool(module, argv):
-    parser = argparse.ArgumentParser()
-    module.register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return args.func(args)
+def _tool(argv):
+    from edge_inference.cli import main
+    return main(argv)
 
 
 def test_export_quantize_and_runners_agree_on_the_real_act(act_checkpoint):
-    from edge_inference.onnx_export import read_onnx_metadata
-    from edge_inference.tools import export, quantize
+    from edge_inference.deploy.onnx_export import read_onnx_metadata
 
-    assert _tool(export, ["export", "--model", str(act_checkpoint), "--split"]) == 0
+    assert _tool(["export", "--model", str(act_checkpoint), "--split"]) == 0
     meta = read_onnx_metadata(act_checkpoint / "model.onnx")
     assert meta["chunk_size"] == 4 and meta["image_size"] == [64, 96] and meta["dt"] == pytest.approx(0.05)
     assert (act_checkpoint / "npu.onnx").is_file() and (act_checkpoint / "host.onnx").is_file()
     rng = np.random.default_rng(0)
     np.savez(act_checkpoint / "calibration.npz", image=rng.random((16, 3, 64, 96), dtype=np.float32),
              state=rng.uniform(-1, 1, (16, 2)).astype(np.float32))
-    assert _tool(quantize, ["quantize", "--model", str(act_checkpoint), "--samples",
+    assert _tool(["quantize", "--model", str(act_checkpoint), "--samples",
                             str(act_checkpoint / "calibration.npz"), "--num-calibration", "8"]) == 0
 
     image = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)

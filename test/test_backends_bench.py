@@ -4,11 +4,15 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
-from edge_inference.tools.bench import main
-from edge_inference.onnx_export import export_fsq_onnx
-from edge_inference.quantization import quantize_onnx_static
 from model_fixtures import tiny_fsq_checkpoint
+
+from edge_inference.cli import main as cli_main
+from edge_inference.deploy.onnx_export import export_fsq_onnx
+from edge_inference.deploy.quantization import quantize_onnx_static
+
+
+def main(argv):
+    return cli_main(["bench", *argv])
 
 
 def test_bench_json_has_percentiles_sizes_and_ratios(tmp_path):

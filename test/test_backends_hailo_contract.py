@@ -16,10 +16,10 @@ import types
 import numpy as np
 import onnxruntime as ort
 import pytest
-
-from edge_inference.onnx_export import export_fsq_onnx, export_fsq_split, read_onnx_metadata
-from edge_inference.tools.hailo_compile import hailo_sidecar
 from model_fixtures import imu_window, tiny_fsq_checkpoint
+
+from edge_inference.deploy.hailo import hailo_sidecar
+from edge_inference.deploy.onnx_export import export_fsq_onnx, export_fsq_split, read_onnx_metadata
 
 
 class FakeHailo:
@@ -159,7 +159,7 @@ def compiled_fsq(tmp_path):
 
 
 def test_hailo_runner_matches_onnxruntime_through_the_hailort_call_contract(fake_hailo, compiled_fsq):
-    from edge_inference.runners import create_behavior_runner
+    from edge_inference.backends.runners import create_behavior_runner
 
     hailo = create_behavior_runner(compiled_fsq, "hailo", timeout_ms=500)
     reference = create_behavior_runner(compiled_fsq, "onnxruntime")
@@ -199,9 +199,10 @@ def test_hailo_backend_without_hailort_says_how_to_install(monkeypatch, compiled
 
 
 def test_act_split_runs_backbone_on_hailo_and_transformer_on_the_host(fake_hailo, tmp_path):
-    from edge_inference.onnx_export import export_act_onnx, split_at_scope
-    from edge_inference.runners import create_policy_runner
     from model_fixtures import ACT_RUNTIME, tiny_act
+
+    from edge_inference.backends.runners import create_policy_runner
+    from edge_inference.deploy.onnx_export import export_act_onnx, split_at_scope
 
     full = export_act_onnx(tiny_act(), ACT_RUNTIME, tmp_path / "model.onnx").path
     npu, _host = split_at_scope(full, tmp_path)
@@ -217,16 +218,12 @@ def test_act_split_runs_backbone_on_hailo_and_transformer_on_the_host(fake_hailo
 
 
 def test_hailo_compile_stops_clearly_without_the_dataflow_compiler(monkeypatch, compiled_fsq, capsys):
-    import argparse
-
-    from edge_inference.tools import hailo_compile
+    from edge_inference.cli import main
+    from edge_inference.deploy.hailo import producer_nodes
 
     monkeypatch.setitem(sys.modules, "hailo_sdk_client", None)
     np.savez(compiled_fsq / "calibration.npz", imu=np.zeros((2, 9, 2, 100), np.float32))
-    parser = argparse.ArgumentParser()
-    hailo_compile.register(parser.add_subparsers())
-    args = parser.parse_args(["hailo-compile", "--model", str(compiled_fsq)])
-    assert args.func(args) == 3
+    assert main(["hailo-compile", "--model", str(compiled_fsq)]) == 3
     assert "Dataflow Compiler (hailo_sdk_client) is not installed" in capsys.readouterr().out
     # the DFC's end nodes are node names: the conv that produces the NPU output
-    assert hailo_compile.producer_nodes(compiled_fsq / "npu.onnx", ["latent"])[0].endswith("Conv")
+    assert producer_nodes(compiled_fsq / "npu.onnx", ["latent"])[0].endswith("Conv")

@@ -7,12 +7,12 @@ import textwrap
 
 import numpy as np
 import pytest
+from model_fixtures import ACT_RUNTIME, act_samples, imu_window, tiny_act, tiny_fsq_checkpoint
 
 from edge_inference.backends import BackendError, create_backend
-from edge_inference.onnx_export import export_act_onnx, export_fsq_onnx
-from edge_inference.quantization import quantize_onnx_static
-from edge_inference.runners import ModelKindError, create_behavior_runner, create_policy_runner
-from model_fixtures import ACT_RUNTIME, act_samples, imu_window, tiny_act, tiny_fsq_checkpoint
+from edge_inference.backends.runners import ModelKindError, create_behavior_runner, create_policy_runner
+from edge_inference.deploy.onnx_export import export_act_onnx, export_fsq_onnx
+from edge_inference.deploy.quantization import quantize_onnx_static
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_policy_runner_contract(act_dir, backend):
 def test_policy_runner_matches_the_torch_module(act_dir):
     import torch
 
-    from edge_inference.preprocess import preprocess_image
+    from edge_inference.core.preprocess import preprocess_image
 
     image = np.random.default_rng(1).integers(0, 255, (24, 32, 3), dtype=np.uint8)
     state = np.array([0.3, -0.1], np.float32)
@@ -104,7 +104,7 @@ def test_onnxruntime_runners_do_not_import_torch(fsq_dir, act_dir):
     code = textwrap.dedent(f"""
         import sys
         import numpy as np
-        from edge_inference.runners import create_behavior_runner, create_policy_runner
+        from edge_inference.backends.runners import create_behavior_runner, create_policy_runner
         from edge_inference.backends import hailo  # must import without torch too
         b = create_behavior_runner({str(fsq_dir)!r}, "onnxruntime-int8")
         b.predict(np.tile([0, 0, 9.81, 0, 0, 0, 0, 0, 0], (100, 1)).astype(np.float32))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader
 
-from edge_inference import bag_io
-from edge_inference.bag_io import BagError, BagWriter, ReadStats, read_bag
+from edge_inference.core import bag_io
+from edge_inference.core.bag_io import BagError, BagWriter, ReadStats, read_bag
 
 N_FRAMES = 40
 FRAME_NS = 50_000_000  # 20 Hz

@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader
 
-from edge_inference import bag_io
+from edge_inference.core import bag_io
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_record_writes_a_readable_bag_of_dds_traffic(tmp_path, ros_context, storage):
-    from edge_inference_msgs.msg import VehicleCommand
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import Image
 
-    from edge_inference.qos import reliable_qos, sensor_qos
+    from edge_inference.ros.qos import reliable_qos, sensor_qos
+    from edge_inference_msgs.msg import VehicleCommand
 
     marker = f"test-{uuid.uuid4().hex[:8]}"  # other sessions may share the DDS domain
     bag = tmp_path / "rec"

@@ -25,8 +25,8 @@ class Harness(NodeHarness):
         from rclpy.parameter import Parameter
         from sensor_msgs.msg import Imu, MagneticField
 
-        from edge_inference.nodes.behavior_node import BehaviorNode
-        from edge_inference.qos import reliable_qos, sensor_qos
+        from edge_inference.ros.nodes.behavior_node import BehaviorNode
+        from edge_inference.ros.qos import reliable_qos, sensor_qos
         from edge_inference_msgs.msg import BehaviorState, InferenceStats
 
         overrides = [Parameter(k, value=v) for k, v in params.items()]
@@ -43,7 +43,7 @@ class Harness(NodeHarness):
 
     def stream_recorded(self, accel_g: np.ndarray, gyro: np.ndarray, rate_hz: float = 50.0):
         """Publish recorded samples (accel in g, gyro rad/s) with stamps 1/rate apart, ~3x real time."""
-        from edge_inference.ros_time import ns_to_stamp
+        from edge_inference.ros.stamps import ns_to_stamp
         period = int(NS / rate_hz)
         for a, g in zip(accel_g * G, gyro):
             msg = self.Imu()
@@ -56,7 +56,7 @@ class Harness(NodeHarness):
 
     def stream(self, seconds: float, rate_hz: float = 100.0, yaw_rate: float = 0.0, mag: bool = False):
         """Publish IMU (and 50 Hz mag) with stamps spaced 1/rate, about 3x faster than real time."""
-        from edge_inference.ros_time import ns_to_stamp
+        from edge_inference.ros.stamps import ns_to_stamp
         period = int(NS / rate_hz)
         for i in range(int(seconds * rate_hz)):
             msg = self.Imu()

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import time
 
-from edge_inference import serial_protocol as sp
-from edge_inference.board_client import BoardClient
-from edge_inference.board_emulator import BoardEmulator
-from edge_inference.pwm_mapping import Calibration, load_calibration
-from edge_inference.tools.calibrate import CalibrationSession, run_session
+from edge_inference.core import serial_protocol as sp
+from edge_inference.core.pwm_mapping import Calibration, load_calibration
+from edge_inference.devices.board_client import BoardClient
+from edge_inference.devices.board_emulator import BoardEmulator
+from edge_inference.devices.calibration_session import CalibrationSession, run_session
 
 
 def test_session_commands_edit_the_calibration(tmp_path):

@@ -5,10 +5,19 @@ import math
 
 import pytest
 
-from edge_inference.bridge_core import (LINK_CONNECTING, LINK_DOWN, LINK_UP, Backoff, BridgeCore,
-                                        CommandRejected, LinkMonitor, RttTracker, validate_command)
-from edge_inference.pwm_mapping import Calibration, ChannelCalibration, PwmMapper
-from edge_inference.serial_protocol import FLAG_BRIDGE_TIMEOUT, FLAG_ESTOP
+from edge_inference.core.bridge_core import (
+    LINK_CONNECTING,
+    LINK_DOWN,
+    LINK_UP,
+    Backoff,
+    BridgeCore,
+    CommandRejected,
+    LinkMonitor,
+    RttTracker,
+    validate_command,
+)
+from edge_inference.core.pwm_mapping import Calibration, ChannelCalibration, PwmMapper
+from edge_inference.core.serial_protocol import FLAG_BRIDGE_TIMEOUT, FLAG_ESTOP
 
 
 @pytest.fixture

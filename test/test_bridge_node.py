@@ -13,20 +13,20 @@ import pytest
 from conftest import BridgeProcess, spin_until
 from rclpy.parameter import Parameter
 
-from edge_inference import serial_protocol as sp
-from edge_inference.board_emulator import BoardEmulator
+from edge_inference.core import serial_protocol as sp
+from edge_inference.devices.board_emulator import BoardEmulator
 
 
 @pytest.fixture
 def rig(ros_context):
     """(executor, bridge node, probe node, board, received dict)."""
-    from edge_inference_msgs.msg import VehicleCommand, VehicleState
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from sensor_msgs.msg import Imu
 
-    from edge_inference.nodes.pwm_bridge_node import PwmBridgeNode
-    from edge_inference.qos import reliable_qos, sensor_qos
+    from edge_inference.ros.nodes.pwm_bridge_node import PwmBridgeNode
+    from edge_inference.ros.qos import reliable_qos, sensor_qos
+    from edge_inference_msgs.msg import VehicleCommand, VehicleState
 
     board = BoardEmulator().start()
     node = PwmBridgeNode(context=ros_context, parameter_overrides=[
@@ -159,8 +159,8 @@ def test_write_timeout_is_counted_not_a_link_failure(ros_context):
     import os
     import tty
 
-    from edge_inference.bridge_core import LINK_DOWN
-    from edge_inference.nodes.pwm_bridge_node import PwmBridgeNode
+    from edge_inference.core.bridge_core import LINK_DOWN
+    from edge_inference.ros.nodes.pwm_bridge_node import PwmBridgeNode
 
     master, slave = os.openpty()
     tty.setraw(slave)

@@ -4,11 +4,10 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+from conftest import spin_until
 from rclpy.parameter import Parameter
 
-from conftest import spin_until
-from edge_inference import camera_sources
-from edge_inference.camera_sources import Backoff, SourceError, make_source, parse_source
+from edge_inference.devices.camera_sources import Backoff, SourceError, make_source, parse_source
 
 
 def write_video(path, n=10, w=64, h=48):
@@ -74,8 +73,8 @@ def test_camera_node_publishes_and_recovers_unplugged_device(ros_context, tmp_pa
     from rclpy.node import Node
     from sensor_msgs.msg import CameraInfo, Image
 
-    from edge_inference.nodes.camera_node import CameraNode
-    from edge_inference.qos import sensor_qos
+    from edge_inference.ros.nodes.camera_node import CameraNode
+    from edge_inference.ros.qos import sensor_qos
     video = tmp_path / "cam.avi"  # absent at start: an unplugged camera
     node = CameraNode(context=ros_context, parameter_overrides=[
         Parameter("camera_source", value=f"file:{video}"), Parameter("width", value=40),

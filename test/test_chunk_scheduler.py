@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from edge_inference.chunk_scheduler import ChunkScheduler, SchedulerConfig
+from edge_inference.core.chunk_scheduler import ChunkScheduler, SchedulerConfig
 
 NS = 1_000_000_000
 DT = 1.0 / 30.0

@@ -1,12 +1,12 @@
 """Diagnostics over real DDS: levels flip OK -> WARN -> ERROR as a rate drops or latency grows."""
 import pytest
+from conftest import spin_until
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from conftest import spin_until
-from edge_inference.diagnostics import ERROR, OK, WARN
-from edge_inference.qos import reliable_qos
+from edge_inference.ros.diagnostics import ERROR, OK, WARN
+from edge_inference.ros.qos import reliable_qos
 
 
 @pytest.fixture
@@ -14,7 +14,7 @@ def monitored(ros_context):
     """A monitor_node with fast diagnostics, a probe publishing its inputs, and the /diagnostics it sees."""
     from diagnostic_msgs.msg import DiagnosticArray
 
-    from edge_inference.nodes.monitor_node import MonitorNode
+    from edge_inference.ros.nodes.monitor_node import MonitorNode
     mon = MonitorNode(context=ros_context, parameter_overrides=[
         Parameter("expected_command_hz", value=30.0), Parameter("rate_tolerance", value=0.3),
         Parameter("rate_window_s", value=0.5), Parameter("diagnostic_period_s", value=0.1),
@@ -103,7 +103,7 @@ class DelayedRunner:
     """The temporary policy with a settable model time (s): the latency the diagnostics must judge."""
 
     def __init__(self, dt):
-        from edge_inference.temporary_models import TemporaryPolicyRunner
+        from edge_inference.backends.heuristic import TemporaryPolicyRunner
         self.inner = TemporaryPolicyRunner(chunk_size=8, dt=dt)
         self.delay_s = 0.0
 
@@ -123,8 +123,8 @@ def test_policy_node_latency_levels_follow_its_threshold_parameters(ros_context)
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import Image
 
-    from edge_inference.nodes.policy_node import PolicyNode
-    from edge_inference.qos import sensor_qos
+    from edge_inference.ros.nodes.policy_node import PolicyNode
+    from edge_inference.ros.qos import sensor_qos
     runners = []
 
     def factory(cfg, dt):
@@ -169,9 +169,9 @@ def test_policy_node_latency_levels_follow_its_threshold_parameters(ros_context)
 def test_behavior_stats_count_the_imu_samples_the_windower_dropped(ros_context):
     from sensor_msgs.msg import Imu
 
-    from edge_inference.nodes.behavior_node import BehaviorNode
-    from edge_inference.qos import sensor_qos
-    from edge_inference.ros_time import ns_to_stamp
+    from edge_inference.ros.nodes.behavior_node import BehaviorNode
+    from edge_inference.ros.qos import sensor_qos
+    from edge_inference.ros.stamps import ns_to_stamp
     from edge_inference_msgs.msg import InferenceStats
     node = BehaviorNode(context=ros_context, parameter_overrides=[Parameter("stride", value=10)])
     probe = Node("behavior_stats_probe", context=ros_context)

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_inference import bag_io
-from edge_inference.bag_io import BagWriter
-from edge_inference.chunk_scheduler import SchedulerConfig
 from edge_inference.cli import main as cli_main
+from edge_inference.core import bag_io
+from edge_inference.core.bag_io import BagWriter
+from edge_inference.core.chunk_scheduler import SchedulerConfig
+from edge_inference.core.imu_window import SmootherConfig, WindowConfig
 from edge_inference.evaluation import metrics as M
 from edge_inference.evaluation.replay import ReplayConfig, evaluate_bag
 from edge_inference.evaluation.report import comparison_markdown, write_report
-from edge_inference.imu_window import SmootherConfig, WindowConfig
 
 T0 = 1_700_000_000_000_000_000
 FRAME_NS = 50_000_000  # 20 Hz camera and teleop

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-
 from test_eval import FRAME_NS, N, steering, throttle, write_eval_bag  # sibling test module
 
 from edge_inference.cli import main as cli_main

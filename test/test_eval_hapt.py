@@ -22,8 +22,8 @@ MODEL = REPO / "models" / "fsq_hapt"
 @pytest.mark.skipif(not (HAPT / "RawData" / "labels.txt").is_file() or not (MODEL / "model.onnx").is_file(),
                     reason="needs ../shared/data/hapt and models/fsq_hapt")
 def test_fsq_model_on_held_out_user_streamed_from_a_bag(tmp_path):
-    from edge_inference.imu_window import WindowConfig
-    from edge_inference.runners import create_behavior_runner
+    from edge_inference.backends.runners import create_behavior_runner
+    from edge_inference.core.imu_window import WindowConfig
 
     names = json.loads((MODEL / "config.json").read_text())["class_names"]
     bag = tmp_path / "hapt_user21"

@@ -5,7 +5,6 @@ import threading
 import time
 
 import pytest
-
 from test_eval import FRAME_NS, T0, IndexPolicy, eval_config, write_eval_bag  # noqa: E402 (sibling test module)
 
 from edge_inference.evaluation.replay import evaluate_bag
@@ -13,12 +12,12 @@ from edge_inference.evaluation.replay import evaluate_bag
 
 def test_realtime_mirrors_on_dds_with_clock_and_scores_like_fast(tmp_path, ros_context):
     import rclpy
-    from edge_inference_msgs.msg import VehicleCommand
     from rclpy.executors import SingleThreadedExecutor
     from rosgraph_msgs.msg import Clock
 
     from edge_inference.evaluation.realtime import EVAL_COMMAND_TOPIC, evaluate_bag_realtime
-    from edge_inference.qos import reliable_qos
+    from edge_inference.ros.qos import reliable_qos
+    from edge_inference_msgs.msg import VehicleCommand
 
     bag = tmp_path / "drive"
     write_eval_bag(bag, "mcap")  # 3 s of policy data and 12 s of IMU

@@ -4,10 +4,17 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-
-from edge_inference.onnx_export import (ExportParityError, checked_parity, export_act_onnx, export_fsq_onnx,
-                                        export_fsq_split, onnx_outputs, read_onnx_metadata)
 from model_fixtures import ACT_RUNTIME, act_samples, tiny_act, tiny_fsq_checkpoint
+
+from edge_inference.deploy.onnx_export import (
+    ExportParityError,
+    checked_parity,
+    export_act_onnx,
+    export_fsq_onnx,
+    export_fsq_split,
+    onnx_outputs,
+    read_onnx_metadata,
+)
 
 
 def _ops(path) -> list[str]:
@@ -66,7 +73,7 @@ def test_parity_check_fails_when_onnx_differs_from_torch(tmp_path):
 
 
 def test_act_split_puts_the_backbone_on_the_npu_and_recomposes(tmp_path):
-    from edge_inference.onnx_export import split_at_scope
+    from edge_inference.deploy.onnx_export import split_at_scope
 
     full = export_act_onnx(tiny_act(), ACT_RUNTIME, tmp_path / "model.onnx").path
     npu, host = split_at_scope(full, tmp_path)

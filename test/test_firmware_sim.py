@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import serial
 
-from edge_inference import serial_protocol as sp
-from edge_inference.board_emulator import BoardLogic
-from edge_inference.firmware_sim import FirmwareToolsMissing, SimBoard, build_firmware
+from edge_inference.core import serial_protocol as sp
+from edge_inference.devices.board_emulator import BoardLogic
+from edge_inference.devices.firmware_sim import FirmwareToolsMissing, SimBoard, build_firmware
 
 WATCHDOG_S = 0.25
 
@@ -189,14 +189,14 @@ def test_manual_override_wins(board):
 
 
 def test_bridge_node_drives_the_firmware_and_survives_unplug(firmware, ros_context):
-    from edge_inference_msgs.msg import VehicleCommand, VehicleState
+    from conftest import spin_until
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
 
-    from conftest import spin_until
-    from edge_inference.nodes.pwm_bridge_node import PwmBridgeNode
-    from edge_inference.qos import reliable_qos
+    from edge_inference.ros.nodes.pwm_bridge_node import PwmBridgeNode
+    from edge_inference.ros.qos import reliable_qos
+    from edge_inference_msgs.msg import VehicleCommand, VehicleState
 
     with SimBoard(firmware) as board:
         node = PwmBridgeNode(context=ros_context, parameter_overrides=[
@@ -339,14 +339,14 @@ def test_hardware_watchdog_resets_a_hung_mcu_to_neutral(firmware):
 
 def test_firmware_streams_mpu6050_imu_and_bridge_publishes_it(firmware, ros_context):
     """Virtual MPU-6050 on the simulated I2C bus -> firmware IMU frames -> imu/data_raw."""
+    from conftest import spin_until
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Imu
 
-    from conftest import spin_until
-    from edge_inference.nodes.pwm_bridge_node import PwmBridgeNode
-    from edge_inference.qos import sensor_qos
+    from edge_inference.ros.nodes.pwm_bridge_node import PwmBridgeNode
+    from edge_inference.ros.qos import sensor_qos
 
     with SimBoard(firmware, imu=True) as board:
         link = connect(board)

@@ -6,13 +6,17 @@ import json
 import numpy as np
 import pytest
 import torch
+from model_fixtures import HAPT_ROOT, imu_window, tiny_fsq_checkpoint
 
 from edge_inference.models.fsq.codes import index_to_levels, levels_to_index
 from edge_inference.models.fsq.configuration_fsq import FSQConfig
-from edge_inference.models.fsq.features import STANDARD_GRAVITY, unnormalized_features, window_to_input, \
-    WindowShapeError
+from edge_inference.models.fsq.features import (
+    STANDARD_GRAVITY,
+    WindowShapeError,
+    unnormalized_features,
+    window_to_input,
+)
 from edge_inference.models.fsq.quantizer import FSQ
-from model_fixtures import HAPT_ROOT, imu_window, tiny_fsq_checkpoint
 
 LEVELS = [8, 6, 5, 5, 4]
 
@@ -129,15 +133,11 @@ def test_npz_and_csv_labelled_windows(tmp_path):
 
 @pytest.mark.skipif(not HAPT_ROOT.is_dir(), reason=f"UCI HAPT data not found at {HAPT_ROOT}")
 def test_train_fsq_on_a_hapt_slice_splits_by_user_and_reports(tmp_path):
-    from edge_inference.tools import train_fsq
-    import argparse
+    from edge_inference.cli import main
 
-    parser = argparse.ArgumentParser()
-    train_fsq.register(parser.add_subparsers())
     out = tmp_path / "fsq"
-    args = parser.parse_args(["train-fsq", "--data", str(HAPT_ROOT), "--users", "1,2,3", "--test-users", "3",
-                              "--epochs", "3", "--conv-channels", "8,16", "--out", str(out), "--export"])
-    assert args.func(args) == 0
+    assert main(["train-fsq", "--data", str(HAPT_ROOT), "--users", "1,2,3", "--test-users", "3",
+                              "--epochs", "3", "--conv-channels", "8,16", "--out", str(out), "--export"]) == 0
     report = json.loads((out / "metrics.json").read_text())
     assert report["split"]["test_users"] == [3] and 3 not in report["split"]["train_users"]
     assert len(report["confusion_matrix"]) == 6 and report["n"] == sum(map(sum, report["confusion_matrix"]))

@@ -1,8 +1,8 @@
 """The node-graph description that both rover.launch.py and `edge-inference up` use."""
 import pytest
 
-from edge_inference.graph import GraphConfigError, ROVER_NODES, describe, load_param_file
-from edge_inference.resources import config_path
+from edge_inference.core.resources import config_path
+from edge_inference.ros.graph import ROVER_NODES, GraphConfigError, describe, load_param_file
 
 
 def test_cpu_backend_selects_int8_onnxruntime():
@@ -51,7 +51,7 @@ def test_every_yaml_parameter_is_declared_by_its_node(ros_context):
     import importlib
     declared = {}
     for node in (*ROVER_NODES, "sim_node"):
-        mod = importlib.import_module(f"edge_inference.nodes.{node}")
+        mod = importlib.import_module(f"edge_inference.ros.nodes.{node}")
         classes = getattr(mod, "CONFIG_CLASSES", None) or (mod.CONFIG_CLASS,)
         declared[node] = {f.name for cls in classes for f in dataclasses.fields(cls)} | {"use_sim_time"}
     for path in [config_path("rover.yaml"), config_path("backends", "cpu.yaml"), config_path("backends", "npu.yaml")]:
@@ -60,8 +60,7 @@ def test_every_yaml_parameter_is_declared_by_its_node(ros_context):
 
 
 def test_up_param_overrides_and_sim_wiring():
-    from edge_inference.graph import merge_params
-    from edge_inference.tools.up import parse_param_overrides, sim_overrides
+    from edge_inference.ros.graph import merge_params, parse_param_overrides, sim_overrides
     o = parse_param_overrides(["policy_node.model_path=", "policy_node.control_rate=20", "camera_node.width=640"])
     assert o == {"policy_node": {"model_path": "", "control_rate": 20}, "camera_node": {"width": 640}}
     with pytest.raises(SystemExit):

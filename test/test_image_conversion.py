@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 
-from edge_inference.image_conversion import UnsupportedEncodingError, image_msg_to_rgb, rgb_to_image_msg
+from edge_inference.ros.image_conversion import UnsupportedEncodingError, image_msg_to_rgb, rgb_to_image_msg
 
 
 def _rgb(h=4, w=5):

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_inference import bag_io
 from edge_inference.cli import main as cli_main
-from edge_inference.tools.import_tub import TubError, import_tubs, read_manifest
+from edge_inference.core import bag_io
+from edge_inference.datasets.donkey_tub import TubError, import_tubs, read_manifest
 
 REAL_TUBS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "donkey"
 BASE_MS = 1_639_716_037_542

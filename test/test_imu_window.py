@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_inference.imu_window import (ImuWindower, ProbabilitySmoother, SmootherConfig,
-                                       WindowConfig)
+from edge_inference.core.imu_window import ImuWindower, ProbabilitySmoother, SmootherConfig, WindowConfig
 
 NS = 1_000_000_000
 T_BASE = 1_700_000_000 * NS  # wall-clock-like stamps: exercises int ns arithmetic

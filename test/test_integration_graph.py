@@ -7,19 +7,19 @@ killed -> the bridge sends neutral.
 import time
 
 import pytest
+from conftest import spin_until
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, MagneticField
 
-from conftest import spin_until
-from edge_inference.graph import describe
-from edge_inference.qos import reliable_qos, sensor_qos
-from edge_inference.tools.up import Graph
+from edge_inference.ros.graph import describe
+from edge_inference.ros.graph_runner import Graph
+from edge_inference.ros.qos import reliable_qos, sensor_qos
 
 
 @pytest.fixture
 def board():
     """The board emulator on its own pty; the bridge opens its symlink like a USB board."""
-    from edge_inference.board_emulator import BoardEmulator
+    from edge_inference.devices.board_emulator import BoardEmulator
     board = BoardEmulator().start()
     yield board
     board.stop()

@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from edge_inference.markers import (COMMAND_ID, PATH_ID, PathModelConfig, action_indices, build_marker_array,
-                                    chunk_actions, integrate_chunk)
-from edge_inference.sim.dynamics import CarState, VehicleConfig, command_to_targets
+from edge_inference.core.path_prediction import PathModelConfig, action_indices, chunk_actions, integrate_chunk
+from edge_inference.ros.markers import COMMAND_ID, PATH_ID, build_marker_array
+from edge_inference.sim.dynamics import VehicleConfig, command_to_targets
 
 CFG = PathModelConfig(wheelbase_m=0.26, max_steer_rad=0.42, max_speed_mps=3.0, max_reverse_mps=1.0)
 

@@ -1,20 +1,20 @@
 """monitor_node over real DDS: markers follow the chunk, the overlay exists only for a watcher."""
 import numpy as np
 import pytest
+from conftest import spin_until
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from conftest import spin_until
-from edge_inference.markers import COMMAND_ID, PATH_ID
-from edge_inference.qos import reliable_qos, sensor_qos
+from edge_inference.ros.markers import COMMAND_ID, PATH_ID
+from edge_inference.ros.qos import reliable_qos, sensor_qos
 
 H, W = 120, 160
 
 
 @pytest.fixture
 def graph(ros_context):
-    from edge_inference.nodes.monitor_node import MonitorNode
+    from edge_inference.ros.nodes.monitor_node import MonitorNode
     mon = MonitorNode(context=ros_context, parameter_overrides=[Parameter("marker_rate_hz", value=20.0),
                                                                 Parameter("overlay_max_hz", value=100.0)])
     probe = Node("monitor_probe", context=ros_context)
@@ -37,8 +37,9 @@ def _chunk(probe, steering, throttle=0.5, horizon=20):
 
 
 def test_markers_follow_straight_and_turning_chunks(graph):
-    from edge_inference_msgs.msg import ActionChunk, VehicleCommand
     from visualization_msgs.msg import MarkerArray
+
+    from edge_inference_msgs.msg import ActionChunk, VehicleCommand
     mon, probe, ex = graph
     got = []
     probe.create_subscription(MarkerArray, "monitor/markers", got.append, reliable_qos(10))
@@ -72,10 +73,10 @@ def test_markers_follow_straight_and_turning_chunks(graph):
 
 
 def test_overlay_published_only_with_a_subscriber(graph):
-    from edge_inference_msgs.msg import ActionChunk
     from sensor_msgs.msg import Image
 
-    from edge_inference.image_conversion import image_msg_to_rgb, rgb_to_image_msg
+    from edge_inference.ros.image_conversion import image_msg_to_rgb, rgb_to_image_msg
+    from edge_inference_msgs.msg import ActionChunk
     mon, probe, ex = graph
     pub_img = probe.create_publisher(Image, "camera/image_raw", sensor_qos())
     pub_chunk = probe.create_publisher(ActionChunk, "policy/action_chunk", reliable_qos(10))
@@ -114,8 +115,8 @@ def test_static_transform_and_camera_matrix_from_parameters():
     from builtin_interfaces.msg import Time
     from sensor_msgs.msg import CameraInfo
 
-    from edge_inference.nodes.monitor_node import camera_matrix_for, static_camera_transform
-    from edge_inference.overlay import CameraMountConfig, intrinsics_from_fov
+    from edge_inference.core.overlay import CameraMountConfig, intrinsics_from_fov
+    from edge_inference.ros.nodes.monitor_node import camera_matrix_for, static_camera_transform
     mount = CameraMountConfig(camera_x_m=0.3, camera_z_m=0.2, camera_pitch_rad=0.5)
     tf = static_camera_transform(mount, Time(sec=1))
     assert (tf.header.frame_id, tf.child_frame_id) == ("base_link", "camera_link")
@@ -153,12 +154,12 @@ def test_rviz_rqt_and_aggregator_configs_match_the_graph():
     import json
 
     import yaml
-    from edge_inference_msgs.msg import InferenceStats, VehicleCommand, VehicleState
 
-    from edge_inference.graph import NODE_TYPES
-    from edge_inference.nodes.monitor_node import MonitorNode
-    from edge_inference.overlay import CameraMountConfig
-    from edge_inference.resources import config_path
+    from edge_inference.core.overlay import CameraMountConfig
+    from edge_inference.core.resources import config_path
+    from edge_inference.ros.graph import NODE_TYPES
+    from edge_inference.ros.nodes.monitor_node import MonitorNode
+    from edge_inference_msgs.msg import InferenceStats, VehicleCommand, VehicleState
     rviz = yaml.safe_load(config_path("rviz", "rover.rviz").read_text())["Visualization Manager"]
     displays = {d["Class"]: d for d in rviz["Displays"]}
     assert displays["rviz_default_plugins/MarkerArray"]["Topic"]["Value"] == "/monitor/markers"
@@ -192,9 +193,11 @@ def test_monitor_launch_file_declares_its_arguments():
     src = (Path(__file__).resolve().parent.parent / "launch" / "monitor.launch.py").read_text()
     compile(src, "monitor.launch.py", "exec")
     pytest.importorskip("launch_ros", reason="ROS 2 launch is not on PyPI: only syntax is checked here")
-    import launch
     import importlib.util
-    spec = importlib.util.spec_from_file_location("monitor_launch", Path(__file__).resolve().parent.parent / "launch" / "monitor.launch.py")
+
+    import launch
+    launch_file = Path(__file__).resolve().parent.parent / "launch" / "monitor.launch.py"
+    spec = importlib.util.spec_from_file_location("monitor_launch", launch_file)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     desc = mod.generate_launch_description()

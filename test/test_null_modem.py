@@ -3,7 +3,7 @@ import time
 
 import serial
 
-from edge_inference.null_modem import NullModem
+from edge_inference.devices.null_modem import NullModem
 
 
 def _read(port, n, timeout=2.0):

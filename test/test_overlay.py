@@ -4,10 +4,19 @@ import math
 import numpy as np
 import pytest
 
-from edge_inference.markers import PathModelConfig, integrate_chunk
-from edge_inference.overlay import (PATH_RGB, CameraMountConfig, OverlayContent, draw_overlay, intrinsics_from_fov,
-                                    project_points, quaternion_rpy, rotation_rpy, steering_gauge_geometry,
-                                    throttle_gauge_geometry)
+from edge_inference.core.overlay import (
+    PATH_RGB,
+    CameraMountConfig,
+    OverlayContent,
+    draw_overlay,
+    intrinsics_from_fov,
+    project_points,
+    quaternion_rpy,
+    rotation_rpy,
+    steering_gauge_geometry,
+    throttle_gauge_geometry,
+)
+from edge_inference.core.path_prediction import PathModelConfig, integrate_chunk
 
 W, H = 320, 180
 K = intrinsics_from_fov(W, H, 90.0)

@@ -48,7 +48,7 @@ def test_package_xml_is_format_3_ament_python_and_declares_what_the_code_imports
 
 def test_setup_py_has_an_executable_per_node_and_installs_launch_config_and_msgs():
     setup = (ROOT / "setup.py").read_text()
-    nodes = sorted(p.stem for p in (ROOT / "edge_inference" / "nodes").glob("*_node.py")
+    nodes = sorted(p.stem for p in (ROOT / "edge_inference" / "ros" / "nodes").glob("*_node.py")
                    if re.search(r"^def main\(", p.read_text(), re.M))
     assert len(nodes) >= 4
     listed = re.search(r"NODES = \[(.*?)\]", setup, re.S).group(1)

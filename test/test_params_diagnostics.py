@@ -4,8 +4,9 @@ from dataclasses import dataclass
 import pytest
 from rclpy.parameter import Parameter
 
-from edge_inference.diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, StatusBuilder, Updater
-from edge_inference.params import ParameterError, config_from_dict, declare_params, param
+from edge_inference.core.config_fields import ParameterError, config_from_dict, param
+from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, StatusBuilder, Updater
+from edge_inference.ros.params import declare_params
 
 
 @dataclass
@@ -72,11 +73,10 @@ def test_latency_task_thresholds():
 
 
 def test_updater_publishes_array_and_reports_broken_task(ros_context):
+    from conftest import spin_until
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
-
-    from conftest import spin_until
     node = Node("diag_src", context=ros_context)
     upd = Updater(node, "hw0", period_s=0.1)
     upd.add("ok", lambda s: s.summary(OK, "fine"))
@@ -108,7 +108,7 @@ def test_rate_tolerance_parameter_sets_every_rate_diagnostic(ros_context, module
     check, which then warns at exactly that deviation."""
     import importlib
 
-    mod = importlib.import_module(f"edge_inference.nodes.{module}")
+    mod = importlib.import_module(f"edge_inference.ros.nodes.{module}")
     node_class = next(v for k, v in vars(mod).items() if k.endswith("Node") and isinstance(v, type)
                       and v.__module__ == mod.__name__)
     params = [Parameter(k, value=v) for k, v in {**overrides, "rate_tolerance": 0.5}.items()]

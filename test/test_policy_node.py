@@ -56,8 +56,8 @@ class Harness(NodeHarness):
         from rclpy.parameter import Parameter
         from sensor_msgs.msg import Image
 
-        from edge_inference.nodes.policy_node import PolicyNode
-        from edge_inference.qos import reliable_qos, sensor_qos
+        from edge_inference.ros.nodes.policy_node import PolicyNode
+        from edge_inference.ros.qos import reliable_qos, sensor_qos
         from edge_inference_msgs.msg import ActionChunk, InferenceStats, VehicleCommand, VehicleState
 
         overrides = [Parameter(k, value=v) for k, v in params.items()]
@@ -204,7 +204,7 @@ def test_unsupported_image_encoding_is_reported_and_commands_stay_neutral(ros_co
 def test_real_backend_without_model_path_is_a_clear_error(ros_context):
     from rclpy.parameter import Parameter
 
-    from edge_inference.nodes.policy_node import PolicyNode
+    from edge_inference.ros.nodes.policy_node import PolicyNode
     with pytest.raises(ValueError, match="needs model_path"):
         PolicyNode(context=ros_context, parameter_overrides=[Parameter("backend", value="onnxruntime-int8"),
                                                              Parameter("model_path", value="")])

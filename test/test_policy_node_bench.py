@@ -10,7 +10,7 @@ import pytest
 
 @pytest.mark.timeout(90)
 def test_pipeline_bench_writes_json_whose_parts_add_up(ros_context, tmp_path):
-    from edge_inference.tools import bench_pipeline
+    from edge_inference.ros import pipeline_bench as bench_pipeline
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--json")  # as if the bench parser already had it: must not be added twice
@@ -34,8 +34,8 @@ def test_pipeline_bench_writes_json_whose_parts_add_up(ros_context, tmp_path):
 
 
 def test_null_backend_satisfies_the_real_policy_runner():
-    from edge_inference.runners import PolicyRunner
-    from edge_inference.tools.bench_pipeline import NullActBackend, TimedBackend
+    from edge_inference.backends.runners import PolicyRunner
+    from edge_inference.ros.pipeline_bench import NullActBackend, TimedBackend
 
     timed = TimedBackend(NullActBackend(64, 36, chunk_size=8))
     runner = PolicyRunner(timed)

@@ -17,9 +17,9 @@ def test_sim_time_commands_stamps_and_staleness(ros_context):
     from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import Image
 
-    from edge_inference.nodes.policy_node import PolicyNode
-    from edge_inference.qos import reliable_qos, sensor_qos
-    from edge_inference.ros_time import ns_to_stamp
+    from edge_inference.ros.nodes.policy_node import PolicyNode
+    from edge_inference.ros.qos import reliable_qos, sensor_qos
+    from edge_inference.ros.stamps import ns_to_stamp
     from edge_inference_msgs.msg import ActionChunk, VehicleCommand
 
     node = PolicyNode(context=ros_context, parameter_overrides=[

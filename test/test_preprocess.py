@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_inference.preprocess import (ImagePreprocessor, PreprocessConfig, center_crop_to_aspect,
-                                       preprocess_image)
+from edge_inference.core.preprocess import ImagePreprocessor, PreprocessConfig, center_crop_to_aspect, preprocess_image
 
 
 def gradient_image(h: int, w: int) -> np.ndarray:

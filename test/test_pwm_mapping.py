@@ -5,9 +5,16 @@ import math
 
 import pytest
 
-from edge_inference.pwm_mapping import (Calibration, CalibrationError, ChannelCalibration, PwmMapper,
-                                        RateLimiter, default_calibration_path, load_calibration,
-                                        save_calibration)
+from edge_inference.core.pwm_mapping import (
+    Calibration,
+    CalibrationError,
+    ChannelCalibration,
+    PwmMapper,
+    RateLimiter,
+    default_calibration_path,
+    load_calibration,
+    save_calibration,
+)
 
 
 def test_piecewise_linear_around_neutral_with_asymmetric_range():

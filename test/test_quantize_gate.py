@@ -5,10 +5,10 @@ import json
 
 import numpy as np
 import pytest
-
-from edge_inference.onnx_export import export_act_onnx, read_onnx_metadata
-from edge_inference.quantization import Gates, QuantizationGateError, act_comparison, quantize_with_gate
 from model_fixtures import ACT_RUNTIME, FSQ_HAPT_MODEL, HAPT_ROOT, act_samples, tiny_act
+
+from edge_inference.deploy.onnx_export import export_act_onnx, read_onnx_metadata
+from edge_inference.deploy.quantization import Gates, QuantizationGateError, act_comparison, quantize_with_gate
 
 needs_hapt = pytest.mark.skipif(not HAPT_ROOT.is_dir() or not (FSQ_HAPT_MODEL / "model.onnx").is_file(),
                                 reason="needs the committed models/fsq_hapt and the UCI HAPT data in ../shared")
@@ -16,7 +16,7 @@ needs_hapt = pytest.mark.skipif(not HAPT_ROOT.is_dir() or not (FSQ_HAPT_MODEL / 
 
 @pytest.fixture(scope="module")
 def fsq_samples():
-    from edge_inference.calibration_samples import fsq_hapt_samples
+    from edge_inference.deploy.calibration_samples import fsq_hapt_samples
 
     meta = read_onnx_metadata(FSQ_HAPT_MODEL / "model.onnx")
     calibration = fsq_hapt_samples(HAPT_ROOT, meta, users=list(range(1, 17)), limit=200)  # as `quantize` does
@@ -72,10 +72,9 @@ def test_act_comparison_metrics():
 
 
 def test_act_quantize_command_calibrates_from_a_rosbag(tmp_path):
-    import argparse
 
-    from edge_inference import bag_io
-    from edge_inference.tools import quantize
+    from edge_inference.cli import main
+    from edge_inference.core import bag_io
 
     export_act_onnx(tiny_act(), ACT_RUNTIME, tmp_path / "act" / "model.onnx")
     store = bag_io.make_typestore()
@@ -90,11 +89,8 @@ def test_act_quantize_command_calibrates_from_a_rosbag(tmp_path):
                                                          source=command_cls.SOURCE_MANUAL), ns)
             rgb = (chw.transpose(1, 2, 0) * 255).astype(np.uint8)
             writer.write("/camera/image_raw", bag_io.rgb_to_image(rgb, ns + 1, "camera", store), ns + 1)
-    parser = argparse.ArgumentParser()
-    quantize.register(parser.add_subparsers())
-    args = parser.parse_args(["quantize", "--model", str(tmp_path / "act"), "--bag", str(tmp_path / "drive"),
-                              "--num-calibration", "12"])
-    assert args.func(args) == 0
+    assert main(["quantize", "--model", str(tmp_path / "act"), "--bag", str(tmp_path / "drive"),
+                 "--num-calibration", "12"]) == 0
     report = json.loads((tmp_path / "act" / "quantize_report.json").read_text())
     assert report["passed"] and report["calibration_samples"] == 12 and report["evaluation_samples"] == 12
     assert (tmp_path / "act" / "model.int8.onnx").is_file()

@@ -1,7 +1,7 @@
 """Model paths in config files resolve against the package, from any working directory."""
 import os
 
-from edge_inference.resources import resolve_model_path, share_dir
+from edge_inference.core.resources import resolve_model_path, share_dir
 
 
 def test_relative_model_path_resolves_against_share_dir(tmp_path):

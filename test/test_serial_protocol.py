@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from edge_inference import serial_protocol as sp
+from edge_inference.core import serial_protocol as sp
 
 
 def test_crc16_ccitt_false_check_value_and_table_matches_bitwise():

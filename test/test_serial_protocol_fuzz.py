@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from edge_inference import serial_protocol as sp
+from edge_inference.core import serial_protocol as sp
 
 N_CORRUPTED = 100_000
 N_VALID = 30_000
@@ -118,7 +118,7 @@ def test_python_parser_accepts_exactly_the_valid_frames(stream):
 
 
 def test_c_parser_accepts_exactly_the_valid_frames(stream):
-    from edge_inference.firmware_sim import FirmwareToolsMissing, build_firmware
+    from edge_inference.devices.firmware_sim import FirmwareToolsMissing, build_firmware
     try:
         paths = build_firmware()
     except FirmwareToolsMissing as exc:

@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import spin_until
 
 
@@ -18,17 +17,17 @@ from conftest import spin_until
 def closed_loop(request):
     pytest.importorskip("edge_inference_msgs.msg", reason="run through `make test` (needs `make msgs`)")
     if request.param == "firmware":
-        from edge_inference.firmware_sim import missing_packages
+        from edge_inference.devices.firmware_sim import missing_packages
         if missing_packages():
             pytest.skip(f"firmware in simavr needs Debian packages {missing_packages()} (`make apt`)")
-    from edge_inference.tools.drive_sim import ClosedLoop
+    from edge_inference.sim.closed_loop import ClosedLoop
     loop = ClosedLoop("expert", "expert", with_behavior=False, board=request.param)
     yield loop
     loop.close()
 
 
 def test_expert_through_the_real_nodes_stays_on_track(closed_loop):
-    from edge_inference import serial_protocol as sp
+    from edge_inference.core import serial_protocol as sp
     loop = closed_loop
     reason = loop.drive(laps=1, timeout_s=8.0)
     r = loop.scorer.result()
@@ -52,8 +51,8 @@ def test_sim_camera_source_renders_the_pose_it_receives(ros_context):
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
 
-    from edge_inference.camera_sources import make_source
-    from edge_inference.qos import sensor_qos
+    from edge_inference.devices.camera_sources import make_source
+    from edge_inference.ros.qos import sensor_qos
     from edge_inference.sim.render import CameraConfig, Renderer
     from edge_inference.sim.track import Track, TrackConfig
 
@@ -85,7 +84,7 @@ def test_sim_camera_source_renders_the_pose_it_receives(ros_context):
 
 
 def test_bad_sim_source_spec_is_rejected():
-    from edge_inference.camera_sources import make_source
+    from edge_inference.devices.camera_sources import make_source
     from edge_inference.sim.camera_source import SimSourceError
     with pytest.raises(SimSourceError, match="unknown key 'colour'"):
         make_source("sim:colour=red", 160, 90, 30.0)
@@ -100,8 +99,8 @@ def test_sim_node_imu_matches_its_motion(ros_context):
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Imu
 
-    from edge_inference.nodes.sim_node import SimNode
-    from edge_inference.qos import reliable_qos, sensor_qos
+    from edge_inference.ros.nodes.sim_node import SimNode
+    from edge_inference.ros.qos import reliable_qos, sensor_qos
     from edge_inference_msgs.msg import BehaviorState, VehicleCommand
 
     sim = SimNode(context=ros_context, parameter_overrides=[Parameter("command_source", value="topic")])

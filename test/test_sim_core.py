@@ -116,8 +116,10 @@ def test_gyro_z_equals_yaw_rate_and_accel_matches_motion():
         assert ideal.gyro[2] == s.yaw_rate
         assert ideal.accel[2] == GRAVITY
         m = imu.read(s)
-        gyro_z.append(m.gyro[2]); yaw_rate.append(s.yaw_rate)
-        acc_y.append(m.accel[1]); centripetal.append(s.v * s.yaw_rate)
+        gyro_z.append(m.gyro[2])
+        yaw_rate.append(s.yaw_rate)
+        acc_y.append(m.accel[1])
+        centripetal.append(s.v * s.yaw_rate)
         # magnetometer heading tracks the yaw (ENU field points north = +y)
         mag_heading = math.atan2(ideal.mag[0], ideal.mag[1])
         assert math.isclose(math.remainder(mag_heading - s.yaw, 2 * math.pi), 0.0, abs_tol=1e-9)

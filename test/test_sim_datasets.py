@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from edge_inference.core.pwm_mapping import Calibration
 from edge_inference.sim.behaviors import BEHAVIOR_CLASSES
 from edge_inference.sim.demonstrations import DemoConfig, calibrated, generate_demos, imu_windows
-from edge_inference.pwm_mapping import Calibration
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_noise_injection_changes_what_is_executed_not_the_labels():
 
 
 def test_bag_has_the_eval_topics_and_matches_the_arrays(gen_out):
-    from edge_inference.bag_io import image_to_rgb, read_bag
+    from edge_inference.core.bag_io import image_to_rgb, read_bag
     msgs = list(read_bag(gen_out / "bag"))
     topics = {m.topic for m in msgs}
     assert {"/camera/image_raw", "/vehicle/command", "/vehicle/state", "/imu/data_raw", "/imu/mag",

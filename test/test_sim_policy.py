@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from edge_inference.tools.demo import CHECKED_IN, find_model
+from edge_inference.sim.demo_models import CHECKED_IN, find_model
 
 SHIPPED = CHECKED_IN / "policy_cnn"
 
@@ -29,7 +29,7 @@ def test_checked_in_models_are_complete_and_small():
         assert d == CHECKED_IN / kind
         total = sum(f.stat().st_size for f in d.iterdir())
         assert total < 3_000_000, f"{kind}: {total} bytes checked in"
-    from edge_inference.runners import create_policy_runner
+    from edge_inference.backends.runners import create_policy_runner
     runner = create_policy_runner(SHIPPED, "onnxruntime-int8")
     try:
         assert (runner.chunk_size, runner.action_dim) == (16, 2)
@@ -41,8 +41,8 @@ def test_checked_in_models_are_complete_and_small():
 
 def test_train_sim_policy_exports_a_runnable_model(tmp_path):
     pytest.importorskip("torch")
+    from edge_inference.backends.runners import create_policy_runner
     from edge_inference.cli import main
-    from edge_inference.runners import create_policy_runner
     from edge_inference.sim.demonstrations import DemoConfig, generate_demos
     demos = generate_demos(DemoConfig(episodes=2, seconds=2.0, image_size=(36, 64)))
     np.savez(tmp_path / "demos.npz", **demos)
@@ -63,7 +63,7 @@ def test_train_sim_policy_exports_a_runnable_model(tmp_path):
 def test_int8_policy_laps_through_the_real_nodes():
     """The done-criterion of `make demo`: camera(sim) -> policy_node(int8) -> bridge -> pty -> board -> dynamics."""
     pytest.importorskip("edge_inference_msgs.msg", reason="run through `make test` (needs `make msgs`)")
-    from edge_inference.tools.drive_sim import drive_graph
+    from edge_inference.sim.closed_loop import drive_graph
     score = drive_graph(str(SHIPPED), "onnxruntime-int8", laps=1, timeout_s=45.0, quiet=True)
     assert score["laps_completed"] == 1 and score["off_track_events"] == 0, score
     assert score["control_rate_hz"] > 20.0

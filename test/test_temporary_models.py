@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_inference.camera_sources import SyntheticSource
+from edge_inference.backends.heuristic import TemporaryBehaviorRunner, TemporaryPolicyRunner
+from edge_inference.devices.camera_sources import SyntheticSource
 from edge_inference.sim.behaviors import BEHAVIOR_CLASSES
 from edge_inference.sim.demonstrations import imu_windows
-from edge_inference.temporary_models import TemporaryBehaviorRunner, TemporaryPolicyRunner
 
 
 def test_temporary_policy_follows_the_synthetic_road():

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from edge_inference.tools.top import Dashboard, TopicStats
+from edge_inference.ros.dashboard import Dashboard, TopicStats
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
                                 reason="tmux is not installed (Debian package `tmux`, in the Makefile's APT_PACKAGES)")

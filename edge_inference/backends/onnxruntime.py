@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edge_inference.backends import BackendError, check_inputs
-from edge_inference.onnx_export import METADATA_KEY
+from edge_inference.deploy.onnx_export import METADATA_KEY
 
 
 def session_options(threads: int) -> ort.SessionOptions:

@@ -47,7 +47,7 @@ def act_runtime(config: Any, metadata: dict[str, Any] | None) -> dict[str, Any]:
 
 def load_torch_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Checkpoint directory -> (eval module taking inputs in metadata order, metadata)."""
-    from edge_inference import onnx_export
+    from edge_inference.deploy import onnx_export
 
     path = Path(path)
     config_file = path / "config.json" if path.is_dir() else None

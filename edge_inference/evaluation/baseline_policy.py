@@ -48,7 +48,7 @@ def load_training_data(bag: str | Path) -> dict[str, np.ndarray]:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from edge_inference.onnx_export import export_act_onnx, file_sha256
+    from edge_inference.deploy.onnx_export import export_act_onnx, file_sha256
     from edge_inference.sim.chunk_policy import ChunkPolicyConfig, runtime_metadata, train
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

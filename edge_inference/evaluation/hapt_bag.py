@@ -23,7 +23,7 @@ LABEL_TOPIC = "/behavior/label"
 def write_hapt_bag(root: str | Path, experiment: int, user: int, out: str | Path,
                    class_names: list[str], storage: str = "mcap", max_samples: int | None = None) -> dict:
     """Write the experiment's IMU (m/s², rad/s) and label segments; return counts."""
-    from edge_inference import bag_io
+    from edge_inference.core import bag_io
     from edge_inference.datasets.hapt import _read_recording, read_activity_labels
 
     root = Path(root)

@@ -25,8 +25,8 @@ class DdsMirror:
     def __init__(self, node, topics: dict[str, str]):
         from rosgraph_msgs.msg import Clock
 
-        from edge_inference.qos import reliable_qos, sensor_qos
-        from edge_inference.tools.record import SENSOR_TOPICS, ros_message_class
+        from edge_inference.ros.qos import reliable_qos, sensor_qos
+        from edge_inference.ros.recorder import SENSOR_TOPICS, ros_message_class
 
         self.node = node
         self.clock_pub = node.create_publisher(Clock, "/clock", reliable_qos())
@@ -45,7 +45,7 @@ class DdsMirror:
         self.command_pub = node.create_publisher(VehicleCommand, EVAL_COMMAND_TOPIC, reliable_qos())
 
     def clock(self, ns: int) -> None:
-        from edge_inference.ros_time import ns_to_stamp
+        from edge_inference.ros.stamps import ns_to_stamp
 
         msg = self._clock_cls()
         msg.clock = ns_to_stamp(ns)
@@ -57,7 +57,7 @@ class DdsMirror:
             pub.publish(cdr)
 
     def command(self, stamp_ns: int, values) -> None:
-        from edge_inference.ros_time import ns_to_stamp
+        from edge_inference.ros.stamps import ns_to_stamp
 
         msg = self._command_cls()
         msg.header.stamp = ns_to_stamp(stamp_ns)
@@ -81,7 +81,7 @@ def evaluate_bag_realtime(bag: str, config: ReplayConfig, policy: Any = None, be
     """
     import rclpy
 
-    from edge_inference.bag_io import ReadStats, make_typestore, read_bag
+    from edge_inference.core.bag_io import ReadStats, make_typestore, read_bag
     from edge_inference.evaluation.replay import finish_metrics
 
     if not rate > 0:

@@ -23,10 +23,10 @@ from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
 
-from edge_inference.bag_io import BagMessage, UnsupportedImageEncodingError, image_to_rgb, stamp_ns
-from edge_inference.chunk_scheduler import ChunkScheduler, SchedulerConfig
+from edge_inference.core.bag_io import BagMessage, UnsupportedImageEncodingError, image_to_rgb, stamp_ns
+from edge_inference.core.chunk_scheduler import ChunkScheduler, SchedulerConfig
+from edge_inference.core.imu_window import ImuWindower, ProbabilitySmoother, SmootherConfig, WindowConfig
 from edge_inference.evaluation.metrics import STATE_TIMEOUT_NS  # a state older than this counts as neutral
-from edge_inference.imu_window import ImuWindower, ProbabilitySmoother, SmootherConfig, WindowConfig
 
 NS_PER_MS = 1_000_000
 SOURCE_MANUAL = 2  # VehicleCommand.SOURCE_MANUAL
@@ -395,7 +395,7 @@ def evaluate_bag(bag: str, config: ReplayConfig, policy: Any = None, behavior: A
     Raises BagError when the bag cannot be read at all, and ValueError when the
     bag has nothing that the given models can be scored on.
     """
-    from edge_inference.bag_io import ReadStats, read_bag
+    from edge_inference.core.bag_io import ReadStats, read_bag
 
     stats = ReadStats()
     messages = read_bag(bag, topics=config.topics(), stats=stats)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..board_emulator import BoardEmulator
-from ..pwm_mapping import Calibration, default_calibration_path, load_calibration
+from edge_inference.core.pwm_mapping import Calibration, default_calibration_path, load_calibration
+from edge_inference.devices.board_emulator import BoardEmulator
 
 
 def load_sim_calibration(path: str = "") -> Calibration:
@@ -48,7 +48,7 @@ class BoardLink:
             for lim in self.calibration.board_limits():
                 self.board.logic.limits[lim.channel] = lim
         else:
-            from ..firmware_sim import SimBoard, build_firmware
+            from edge_inference.devices.firmware_sim import SimBoard, build_firmware
             self.board = SimBoard(build_firmware(), port_path)
 
     @property

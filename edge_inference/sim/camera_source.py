@@ -14,8 +14,8 @@ import threading
 
 import numpy as np
 
-from .render import CameraConfig, LightingConfig, Renderer
-from .track import Track, TrackConfig
+from edge_inference.sim.render import CameraConfig, LightingConfig, Renderer
+from edge_inference.sim.track import Track, TrackConfig
 
 _TRACK_KEYS = {"track_shape": str, "track_straight_m": float, "track_radius_m": float, "track_width_m": float}
 _LIGHT_KEYS = {"gain": float, "texture_seed": int, "texture_strength": float, "shadows": int, "noise_std": float}
@@ -75,7 +75,7 @@ class SimCameraSource:
         if self.node is not None and self._sub is None:
             from geometry_msgs.msg import PoseStamped
 
-            from ..qos import sensor_qos
+            from edge_inference.ros.qos import sensor_qos
             self._sub = self.node.create_subscription(PoseStamped, self.pose_topic, self._on_pose, sensor_qos())
         if self._pose is None:
             self.set_pose(*track.start_pose())

@@ -17,13 +17,13 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..pwm_mapping import Calibration
-from .behaviors import BEHAVIOR_CLASSES, BehaviorRules, instant_label, scripted_drive, window_label
-from .expert import ExpertConfig, PurePursuitExpert
-from .imu_model import ImuConfig
-from .render import CameraConfig, LightingConfig, Renderer
-from .track import TrackConfig
-from .world import World
+from edge_inference.core.pwm_mapping import Calibration
+from edge_inference.sim.behaviors import BEHAVIOR_CLASSES, BehaviorRules, instant_label, scripted_drive, window_label
+from edge_inference.sim.expert import ExpertConfig, PurePursuitExpert
+from edge_inference.sim.imu_model import ImuConfig
+from edge_inference.sim.render import CameraConfig, LightingConfig, Renderer
+from edge_inference.sim.track import TrackConfig
+from edge_inference.sim.world import World
 
 ACTION_NAMES = ("steering", "throttle")
 
@@ -104,7 +104,9 @@ def run_episode(cfg: DemoConfig, episode: int, calibration: Calibration | None =
         executed = np.array([np.clip(action[0] + noise, -1, 1), action[1]], np.float32)
         state = np.array(applied, np.float32)
         img = cv2.resize(cam, (cfg.image_size[1], cfg.image_size[0]), interpolation=cv2.INTER_AREA)
-        images.append(img); states.append(state); actions.append(action)
+        images.append(img)
+        states.append(state)
+        actions.append(action)
         applied = calibrated(cal, float(executed[0]), float(executed[1]))
         imu_rows = []
         for _ in range(cfg.physics_substeps):
@@ -173,6 +175,8 @@ def imu_windows(n_drives: int = 10, segments: int = 40, window_length: int = 100
             for end in range(window_length, len(rows) + 1, stride):
                 name = window_label(inst[end - window_length:end], min_purity)
                 if name is not None:
-                    windows.append(rows[end - window_length:end]); labels.append(name); users.append(drive)
+                    windows.append(rows[end - window_length:end])
+                    labels.append(name)
+                    users.append(drive)
     return {"windows": np.stack(windows), "labels": np.array(labels), "users": np.array(users, np.int64),
             "class_names": np.array(class_names), "sample_rate_hz": np.float32(rate_hz)}

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .dynamics import CarState, VehicleConfig
-from .track import Track
+from edge_inference.sim.dynamics import CarState, VehicleConfig
+from edge_inference.sim.track import Track
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dynamics import CarState
+from edge_inference.sim.dynamics import CarState
 
 GRAVITY = 9.80665  # m/s²
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .track import Track
+from edge_inference.sim.track import Track
 
 MAX_WIDTH, MAX_HEIGHT = 640, 360
 

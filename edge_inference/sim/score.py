@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .track import Track
+from edge_inference.sim.track import Track
 
 
 @dataclass

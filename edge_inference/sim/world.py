@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections import deque
 
-from .behaviors import BehaviorRules, instant_label, window_label
-from .dynamics import CarState, VehicleConfig, command_to_targets, step
-from .imu_model import ImuConfig, ImuModel, ImuSample
-from .track import Track, TrackConfig
+from edge_inference.sim.behaviors import BehaviorRules, instant_label, window_label
+from edge_inference.sim.dynamics import CarState, VehicleConfig, command_to_targets, step
+from edge_inference.sim.imu_model import ImuConfig, ImuModel, ImuSample
+from edge_inference.sim.track import Track, TrackConfig
 
 
 class World:

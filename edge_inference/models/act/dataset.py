@@ -118,7 +118,7 @@ def _fps(stamps_ns: np.ndarray, segments: np.ndarray) -> float:
 
 def _resize(rgb: np.ndarray, image_size: tuple[int, int] | None, fit: str) -> np.ndarray:
     """(h, w, 3) uint8 -> (H, W, 3) uint8, with the robot's preprocessing (same resize/crop); None: as recorded."""
-    from edge_inference.preprocess import preprocess_image
+    from edge_inference.core.preprocess import preprocess_image
 
     if image_size is None:
         return rgb
@@ -133,7 +133,7 @@ def _resize(rgb: np.ndarray, image_size: tuple[int, int] | None, fit: str) -> np
 def load_tubs(tubs: list[str | Path], image_size: tuple[int, int] | None, fit: str = "resize",
               limit: int | None = None) -> Demonstrations:
     """Donkey Car tub v2 folders (deleted records skipped) -> demonstrations; ``limit``: first N records."""
-    from edge_inference.tools.import_tub import ImportSummary, load_rgb, read_tub
+    from edge_inference.datasets.donkey_tub import ImportSummary, load_rgb, read_tub
 
     parts = []
     for tub in tubs:
@@ -180,7 +180,7 @@ def load_bag(path: str | Path, image_size: tuple[int, int] | None, fit: str = "r
     The state is the latest ``vehicle/state`` [steering, throttle] stamped at or before the
     frame (header stamps, not log order) when the bag has it, else the previous frame's command.
     """
-    from edge_inference.bag_io import image_to_rgb, read_bag, stamp_ns
+    from edge_inference.core.bag_io import image_to_rgb, read_bag, stamp_ns
 
     bare = {t.lstrip("/") for t in (image_topic, command_topic, state_topic)}
     frames, frame_t = [], []

@@ -20,7 +20,7 @@ from edge_inference.datasets.hapt import WindowSet
 from edge_inference.evaluation.metrics import classification_metrics, code_usage
 from edge_inference.models.fsq.codes import levels_to_index
 from edge_inference.models.fsq.configuration_fsq import FSQConfig
-from edge_inference.models.fsq.features import unnormalized_features, normalize
+from edge_inference.models.fsq.features import normalize, unnormalized_features
 from edge_inference.models.fsq.modeling_fsq import FSQClassifier
 
 

@@ -1,0 +1,221 @@
+"""`edge-inference eval`: replay a bag through the robot's cores and score the models.
+
+    edge-inference eval --bag drive.mcap_dir --model act_dir --backend onnxruntime --out report/
+
+--fast (default) replays on simulated time as fast as possible: the same bag and
+model give a byte-identical metrics.json. --realtime republishes the bag on DDS
+at its own pace with /clock (plus the policy's chunks and commands under
+/eval/...) so rviz or rqt can watch while it is scored.
+
+Several --model or --backend values evaluate each combination on the same bag
+and add comparison.md, a side-by-side table (e.g. fp32 vs int8, cpu vs npu).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+TEMPORARY = "temporary"  # the numpy stand-in models of edge_inference.backends.heuristic
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="score a policy / behavior model on a rosbag2",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bag", required=True, help="rosbag2 folder (MCAP or sqlite3) or a single storage file")
+    p.add_argument("--model", action="append", default=[],
+                   help=f"policy model path (repeat to compare), or '{TEMPORARY}'")
+    p.add_argument("--backend", action="append", default=[],
+                   help="policy backend, e.g. torch, onnxruntime, onnxruntime-int8, hailo (repeat to compare)")
+    p.add_argument("--behavior-model", help=f"behavior (FSQ) model path, or '{TEMPORARY}'")
+    p.add_argument("--behavior-backend", action="append", default=[],
+                   help="behavior backend (default: the runner's; repeat to compare)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--fast", dest="mode", action="store_const", const="fast",
+                      help="simulated time, deterministic metrics (default)")
+    mode.add_argument("--realtime", dest="mode", action="store_const", const="realtime",
+                      help="republish on DDS with /clock at the bag's pace")
+    p.set_defaults(mode="fast")
+    p.add_argument("--rate", type=float, default=1.0, help="--realtime playback speed factor")
+    p.add_argument("--sim-latency-ms", type=float, default=0.0,
+                   help="simulated model latency: chunks take effect this long after their frame")
+    p.add_argument("--chunk-mode", choices=("queue", "ensemble", "async"), default=None,
+                   help="chunk execution, the policy node's `mode` (default: config/rover.yaml)")
+    p.add_argument("--n-action-steps", type=int, default=None,
+                   help="queue mode: actions executed per chunk (default: config/rover.yaml)")
+    p.add_argument("--max-action-age", type=float, default=None,
+                   help="s; older chunks give neutral (default: config/rover.yaml)")
+    p.add_argument("--teleop", choices=("command", "state"), default="command",
+                   help="ground truth: manual VehicleCommands (imports, teleop) or VehicleState in manual "
+                        "mode (a rover drive steered by the RC transmitter)")
+    p.add_argument("--out", required=True, type=Path, help="report folder")
+    p.set_defaults(func=run)
+
+
+def _pairs(models: list[str], backends: list[str]) -> list[tuple[str, str | None]]:
+    if not models:
+        return []
+    if not backends:
+        return [(m, None) for m in models]
+    if len(models) == 1:
+        return [(models[0], b) for b in backends]
+    if len(backends) == 1:
+        return [(m, backends[0]) for m in models]
+    if len(models) == len(backends):
+        return list(zip(models, backends))
+    raise ValueError(f"give one --model per --backend ({len(models)} models, {len(backends)} backends)")
+
+
+def load_policy(model: str, backend: str | None):
+    if model == TEMPORARY:
+        from edge_inference.backends.heuristic import TemporaryPolicyRunner
+
+        return TemporaryPolicyRunner()
+    from edge_inference.backends.runners import create_policy_runner
+
+    return create_policy_runner(model, backend) if backend else create_policy_runner(model)
+
+
+def load_behavior(model: str | None, backend: str | None):
+    if model is None:
+        return None
+    if model == TEMPORARY:
+        from edge_inference.backends.heuristic import TemporaryBehaviorRunner
+
+        return TemporaryBehaviorRunner()
+    from edge_inference.backends.runners import create_behavior_runner
+
+    return create_behavior_runner(model, backend) if backend else create_behavior_runner(model)
+
+
+def scheduler_config(args: argparse.Namespace, chunk_size: int | None, dt: float | None = None):
+    """The policy node's scheduler settings: rover.yaml, then command-line overrides."""
+    from dataclasses import fields
+
+    from edge_inference.core.chunk_scheduler import SchedulerConfig
+    from edge_inference.core.resources import config_path
+    from edge_inference.ros.graph import load_param_file
+
+    names = {f.name for f in fields(SchedulerConfig)}
+    node = load_param_file(config_path("rover.yaml")).get("policy_node", {})
+    values = {k: v for k, v in node.items() if k in names}
+    for key, arg in (("mode", args.chunk_mode), ("n_action_steps", args.n_action_steps),
+                     ("max_action_age", args.max_action_age)):
+        if arg is not None:
+            values[key] = arg
+    config = SchedulerConfig(**values)
+    if chunk_size and config.n_action_steps > chunk_size:
+        config.n_action_steps = chunk_size
+    if dt and args.n_action_steps is None and config.mode == "queue":
+        # A queue longer than max_action_age would leave the car neutral until the
+        # next chunk; that is a configuration artifact, not the model's quality.
+        fit = max(1, int(config.max_action_age / dt))
+        if config.n_action_steps > fit:
+            print(f"note: n_action_steps {config.n_action_steps} x dt {dt:g} s exceeds max_action_age "
+                  f"{config.max_action_age:g} s; evaluating with n_action_steps {fit} (set --n-action-steps "
+                  f"to override)", file=sys.stderr)
+            config.n_action_steps = fit
+    return config
+
+
+def _label(model: str, backend: str | None) -> str:
+    name = Path(model).name or model
+    return f"{name}-{backend}" if backend else name
+
+
+def _variants(args: argparse.Namespace) -> list[tuple[str | None, str | None, str | None, str | None]]:
+    """(policy model, backend, behavior model, behavior backend) for each evaluation to run."""
+    policies = _pairs(args.model, args.backend) or [(None, None)]
+    behaviors = [(args.behavior_model, b) for b in (args.behavior_backend or [None])]
+    if len(policies) > 1 and len(behaviors) > 1:
+        raise ValueError("compare either policies/backends or behavior backends in one run, not both")
+    if policies == [(None, None)] and not args.behavior_model:
+        raise ValueError("give --model and/or --behavior-model")
+    return [(pm, pb, bm, bb) for pm, pb in policies for bm, bb in behaviors]
+
+
+def _variant_label(pm: str | None, pb: str | None, bm: str | None, bb: str | None, compare_behavior: bool) -> str:
+    if compare_behavior or pm is None:
+        return _label(bm or "behavior", bb)
+    return _label(pm, pb)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from edge_inference.core.bag_io import BagError
+    from edge_inference.core.imu_window import WindowConfig
+    from edge_inference.evaluation.replay import ReplayConfig, evaluate_bag
+    from edge_inference.evaluation.report import comparison_markdown, write_report
+
+    try:
+        variants = _variants(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    compare_behavior = len({v[3] for v in variants}) > 1
+    labels, metrics_list, timings, results = [], [], [], []
+    for pm, pb, bm, bb in variants:
+        try:
+            policy = load_policy(pm, pb) if pm else None
+            behavior = load_behavior(bm, bb)
+        except (OSError, ValueError, KeyError, RuntimeError) as err:  # RuntimeError: BackendError
+            print(f"error: cannot load model: {err}", file=sys.stderr)
+            return 2
+        scheduler = scheduler_config(args, getattr(policy, "chunk_size", None), getattr(policy, "dt", None))
+        window = WindowConfig(window_length=getattr(behavior, "window_length", 100),
+                              sample_rate_hz=getattr(behavior, "sample_rate_hz", 50.0), stride=25)
+        config = ReplayConfig(sim_latency_ms=args.sim_latency_ms, window=window, scheduler=scheduler,
+                              teleop=args.teleop)
+        run_info = {"mode": args.mode, "model": pm or "none",
+                    "backend": pb or getattr(policy, "backend_name", "default"),
+                    "model_hash": getattr(policy, "model_hash", None),
+                    "behavior_model": bm, "behavior_backend": bb or getattr(behavior, "backend_name", None),
+                    "behavior_hash": getattr(behavior, "model_hash", None)}
+        label = _variant_label(pm, pb, bm, bb, compare_behavior)
+        out_dir = args.out if len(variants) == 1 else args.out / label
+        try:
+            if args.mode == "realtime":
+                from edge_inference.evaluation.realtime import evaluate_bag_realtime
+
+                metrics, result = evaluate_bag_realtime(args.bag, config, policy, behavior, run_info, args.rate)
+            else:
+                metrics, result = evaluate_bag(args.bag, config, policy, behavior, run_info)
+        except (BagError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        finally:
+            for runner in (policy, behavior):
+                close = getattr(runner, "close", None)
+                if close is not None:
+                    close()
+        write_report(out_dir, metrics, result, f"{label} on {Path(args.bag).name}")
+        timings.append(json.loads((out_dir / "timing.json").read_text()))
+        labels.append(label)
+        metrics_list.append(metrics)
+        results.append(result)
+        _print_summary(label, metrics, out_dir)
+    if len(variants) > 1:
+        from edge_inference.evaluation.metrics import agreement
+
+        agreements = [{}] + [agreement(results[0], r) for r in results[1:]]
+        (args.out / "comparison.md").write_text(comparison_markdown(labels, metrics_list, timings, agreements))
+        print(f"comparison: {args.out / 'comparison.md'}")
+    return 0
+
+
+def _print_summary(label: str, metrics: dict, out_dir: Path) -> None:
+    policy = metrics.get("policy")
+    if policy:
+        steer = policy["per_dimension"].get("steering", {})
+        print(f"{label}: steering MAE {steer.get('mae')} (constant mean "
+              f"{policy['baseline_constant_mean'].get('steering', {}).get('mae')}), "
+              f"ratio {policy['steering_mae_vs_constant_mean']}, {policy['scored_samples']} samples")
+    behavior = metrics.get("behavior")
+    if behavior and "accuracy" in behavior:
+        print(f"{label}: behavior accuracy {behavior['accuracy']}, macro-F1 {behavior['macro_f1']}")
+    skipped = {**metrics["bag"]["skipped"], **metrics.get("replay_counts", {})}
+    if skipped or metrics["bag"]["warnings"]:
+        print(f"{label}: input problems {skipped}; warnings: {len(metrics['bag']['warnings'])}")
+    print(f"report: {out_dir / 'report.md'}")

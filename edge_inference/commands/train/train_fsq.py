@@ -1,0 +1,112 @@
+"""`edge-inference train-fsq`: train the FSQ behavior classifier, evaluate on unseen users.
+
+Data: a UCI HAPT directory (raw recordings; default ``../shared/data/hapt``) or a
+labelled-windows file (.npz / .csv, see ``datasets/imu_windows.py``). The split is by
+user: the test users never appear in training. Writes a checkpoint directory
+(``config.json`` + ``model.safetensors``), ``metrics.json`` and, with ``--export``, the
+ONNX model (``model.onnx``) verified against torch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+DEFAULT_HAPT = "../shared/data/hapt"
+DEFAULT_TEST_USERS = "17,18,19,20,21"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train-fsq", help="train the FSQ IMU behavior classifier (split by user)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=DEFAULT_HAPT, help="HAPT directory or labelled windows .npz/.csv")
+    p.add_argument("--out", default="artifacts/fsq", help="checkpoint directory to write")
+    p.add_argument("--activities", default="basic",
+                   help="HAPT classes: 'basic' (6 activities), 'all' (12 incl. transitions) or a comma list")
+    p.add_argument("--test-users", default=DEFAULT_TEST_USERS, help="comma list of user ids held out")
+    p.add_argument("--users", default="", help="restrict to these user ids (comma list; tests use a slice)")
+    p.add_argument("--window-length", type=int, default=100)
+    p.add_argument("--stride", type=int, default=50)
+    p.add_argument("--sample-rate-hz", type=float, default=None, help="for .csv data without a stored rate")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--conv-channels", default="32,64,64")
+    p.add_argument("--levels", default="8,6,5,5,4")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--export", action="store_true", help="also write and verify model.onnx")
+    p.set_defaults(func=run)
+
+
+def _ints(text: str) -> list[int]:
+    return [int(t) for t in text.split(",") if t.strip()]
+
+
+def load_training_data(args):
+    from edge_inference.datasets import hapt
+    from edge_inference.datasets.imu_windows import load_labelled_windows
+
+    path = Path(args.data)
+    if path.is_dir():
+        all_names = list(hapt.read_activity_labels(path).values()) if (path / "activity_labels.txt").is_file() else []
+        activities = {"basic": hapt.BASIC_ACTIVITIES, "all": all_names}.get(
+            args.activities, [a.strip() for a in args.activities.split(",") if a.strip()])
+        return hapt.load_hapt_windows(path, args.window_length, args.stride, activities,
+                                      _ints(args.users) or None)
+    if not path.is_file():
+        raise FileNotFoundError(f"training data {path} not found")
+    return load_labelled_windows(path, args.sample_rate_hz)
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from edge_inference.datasets.hapt import BASIC_ACTIVITIES, split_by_user
+    from edge_inference.models.fsq import training
+    from edge_inference.models.fsq.checkpoint import save_fsq
+    from edge_inference.models.fsq.configuration_fsq import FSQConfig
+
+    data = load_training_data(args)
+    train, test = split_by_user(data, _ints(args.test_users))
+    if len(train) == 0 or len(test) == 0:
+        print(f"error: split by user left {len(train)} train / {len(test)} test windows "
+              f"(users present: {sorted(set(data.users.tolist()))}, test users: {args.test_users})")
+        return 2
+    print(f"{len(train)} train windows (users {sorted(set(train.users.tolist()))}), "
+          f"{len(test)} test windows (users {sorted(set(test.users.tolist()))}), classes {data.class_names}")
+    config = FSQConfig(class_names=list(data.class_names), window_length=args.window_length,
+                       sample_rate_hz=data.sample_rate_hz, levels=_ints(args.levels),
+                       conv_channels=_ints(args.conv_channels))
+    train_features = training.window_features(train, config)
+    config = training.fit_normalization(train_features, config)
+    train_cfg = training.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                                     seed=args.seed, threads=args.threads)
+    model = training.train_fsq(train, config, train_cfg)
+
+    test_inputs = training.normalized_inputs(training.window_features(test, config), config)
+    probs, codes = training.predict(model, test_inputs)
+    report = training.evaluation_report(probs, codes, test.labels, config, BASIC_ACTIVITIES)
+    report["split"] = {"test_users": sorted(set(test.users.tolist())),
+                       "train_users": sorted(set(train.users.tolist())),
+                       "train_windows": len(train), "test_windows": len(test)}
+    model.config.provenance = {**data.source, "split": report["split"], "train": vars(train_cfg),
+                               "test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"]}
+    out = save_fsq(model, args.out)
+    (out / "metrics.json").write_text(json.dumps(report, indent=2))
+    # A small calibration/verification sample of unseen-user inputs, used by export/quantize.
+    pick = np.random.default_rng(0).permutation(len(test))[:256]
+    np.savez_compressed(out / "calibration.npz", imu=test_inputs[pick], labels=test.labels[pick])
+    print(f"test (unseen users): accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
+          f"code usage {report['code_usage']['unique_codes']}/{report['code_usage']['codebook_size']} "
+          f"perplexity {report['code_usage']['perplexity']:.1f}")
+    print("confusion matrix (rows true, cols predicted):", *data.class_names, sep="\n  ")
+    for row in report["confusion_matrix"]:
+        print("  " + " ".join(f"{v:5d}" for v in row))
+    if args.export:
+        from edge_inference.deploy.onnx_export import export_fsq_onnx
+
+        result = export_fsq_onnx(out, out / "model.onnx", real_inputs=test_inputs[pick])
+        print(f"exported {result.path} (max |onnx - torch| = {result.max_abs_diff:.2e})")
+    print(f"wrote {out}")
+    return 0

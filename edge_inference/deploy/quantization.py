@@ -1,0 +1,203 @@
+"""int8 quantization of exported ONNX models, with an accuracy gate.
+
+ONNX Runtime static QDQ quantization: per-channel int8 weights, uint8 activations
+(U8S8, the fast path on x86 VNNI and ARM), ranges calibrated on real samples. Only the
+compute-heavy ops (Conv, Gemm, MatMul) are quantized; element-wise ops such as the FSQ
+bound/round stay float so code indices survive quantization.
+
+The int8 model is only kept when it passes the gates against fp32 on held-out samples:
+- ACT: action MAE normalized by the per-dimension std of the fp32 actions (<= 0.05);
+  cosine similarity is reported too;
+- FSQ: accuracy drop in points (<= 1.0), plus argmax agreement and FSQ code agreement.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_inference.deploy.onnx_export import onnx_outputs, read_onnx_metadata, write_onnx_metadata
+
+QUANTIZED_OPS = ["Conv", "Gemm", "MatMul"]
+
+
+class QuantizationGateError(RuntimeError):
+    """The int8 model is not accurate enough against fp32."""
+
+
+@dataclass
+class Gates:
+    act_nmae_max: float = 0.05
+    fsq_accuracy_drop_max_points: float = 1.0
+
+
+def load_samples(path: str | Path) -> dict[str, np.ndarray]:
+    """Samples {input name or 'labels': (N, ...)} from an .npz file or a directory of them."""
+    path = Path(path)
+    files = sorted(path.glob("*.npz")) if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        raise FileNotFoundError(f"no .npz samples at {path}")
+    parts: dict[str, list[np.ndarray]] = {}
+    for file in files:
+        with np.load(file, allow_pickle=False) as data:
+            for key in data.files:
+                parts.setdefault(key, []).append(np.asarray(data[key]))
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def split_samples(samples: dict[str, np.ndarray], n_calibration: int) -> tuple[dict, dict]:
+    """(calibration, evaluation): disjoint, calibration first."""
+    n = min(len(v) for v in samples.values())
+    if n < 2:
+        raise ValueError(f"need at least 2 samples to calibrate and evaluate, got {n}")
+    cut = n_calibration if n > n_calibration else n // 2  # too few samples: half and half
+    return ({k: v[:cut] for k, v in samples.items()}, {k: v[cut:n] for k, v in samples.items()})
+
+
+def _batch1(samples: dict[str, np.ndarray], names: list[str]) -> list[dict[str, np.ndarray]]:
+    n = min(len(samples[k]) for k in names)
+    return [{k: np.asarray(samples[k][i:i + 1], dtype=np.float32) for k in names} for i in range(n)]
+
+
+def activation_matmuls(path: str | Path) -> list[str]:
+    """MatMul nodes with no weight input (attention scores, attention x values).
+
+    Both operands are activations with wide, input-dependent ranges; int8 there costs
+    accuracy and saves little time, so they stay float.
+    """
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    weights = {init.name for init in graph.initializer}
+    weights |= {out for node in graph.node if node.op_type == "Constant" for out in node.output}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and not (set(n.input) & weights)]
+
+
+def quantize_onnx_static(fp32_path: str | Path, out_path: str | Path, calibration: dict[str, np.ndarray],
+                         per_channel: bool = True) -> Path:
+    """fp32 ONNX -> QDQ int8 ONNX calibrated on ``calibration`` {input: (N, ...)}; metadata kept."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    metadata = read_onnx_metadata(fp32_path)
+    names = list(metadata["inputs"])
+    missing = sorted(set(names) - set(calibration))
+    if missing:
+        raise ValueError(f"calibration samples lack model inputs {missing} (have {sorted(calibration)})")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(_batch1(calibration, names))
+
+        def get_next(self):
+            return next(self._it, None)
+
+    out_path = Path(out_path)
+    excluded = activation_matmuls(fp32_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_out = Path(tmp) / "int8.onnx"
+        quantize_static(str(fp32_path), str(tmp_out), Reader(), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=QUANTIZED_OPS, per_channel=per_channel, nodes_to_exclude=excluded,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+        metadata["quantization"] = {"format": "QDQ", "weights": "int8 per-channel" if per_channel else "int8",
+                                    "activations": "uint8", "ops": QUANTIZED_OPS,
+                                    "float_matmuls": len(excluded),
+                                    "calibration_samples": int(min(len(calibration[k]) for k in names))}
+        write_onnx_metadata(tmp_out, metadata)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(tmp_out), out_path)
+    return out_path
+
+
+def act_comparison(fp32: np.ndarray, int8: np.ndarray, action_std: list[float] | None = None) -> dict[str, float]:
+    """Actions (N, chunk, A): MAE per dimension / action std (the checkpoint's dataset std when
+    known, else the std of the fp32 actions), averaged; mean cosine similarity per chunk."""
+    fp32, int8 = np.asarray(fp32, np.float64), np.asarray(int8, np.float64)
+    std = np.asarray(action_std, np.float64) if action_std else fp32.reshape(-1, fp32.shape[-1]).std(axis=0)
+    std = np.maximum(std, 1e-6)
+    nmae = float((np.abs(int8 - fp32).reshape(-1, fp32.shape[-1]).mean(axis=0) / std).mean())
+    a, b = fp32.reshape(len(fp32), -1), int8.reshape(len(int8), -1)
+    cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    return {"nmae": nmae, "cosine_similarity": float(cos.mean()), "cosine_similarity_min": float(cos.min()),
+            "max_abs_diff": float(np.abs(int8 - fp32).max()), "action_std": std.tolist()}
+
+
+def fsq_comparison(fp32: tuple[np.ndarray, np.ndarray], int8: tuple[np.ndarray, np.ndarray],
+                   labels: np.ndarray | None) -> dict[str, Any]:
+    """(probs (N, K), levels (N, D)) of both models -> accuracy delta, agreement, code agreement."""
+    pred32, pred8 = fp32[0].argmax(1), int8[0].argmax(1)
+    report = {"agreement": float((pred32 == pred8).mean()),
+              "code_agreement": float(np.all(np.rint(fp32[1]) == np.rint(int8[1]), axis=1).mean())}
+    if labels is not None:
+        acc32, acc8 = float((pred32 == labels).mean()), float((pred8 == labels).mean())
+        report |= {"accuracy_fp32": acc32, "accuracy_int8": acc8,
+                   "accuracy_drop_points": 100.0 * (acc32 - acc8)}
+    return report
+
+
+def _outputs(path: Path, sets: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+    runs = [onnx_outputs(path, s) for s in sets]
+    return [np.concatenate([r[i] for r in runs]) for i in range(len(runs[0]))]
+
+
+def evaluate_int8(fp32_path: Path, int8_path: Path, evaluation: dict[str, np.ndarray], gates: Gates) -> dict:
+    """Compare both models on ``evaluation`` samples; the report says whether the gates pass."""
+    metadata = read_onnx_metadata(fp32_path)
+    sets = _batch1(evaluation, list(metadata["inputs"]))
+    out32, out8 = _outputs(fp32_path, sets), _outputs(int8_path, sets)
+    report: dict[str, Any] = {"model": metadata["model"], "evaluation_samples": len(sets), "gates": asdict(gates),
+                              "fp32_bytes": fp32_path.stat().st_size, "int8_bytes": int8_path.stat().st_size}
+    report["size_ratio"] = report["int8_bytes"] / report["fp32_bytes"]
+    if metadata["model"] == "act":
+        report["act"] = act_comparison(out32[0], out8[0], metadata.get("action_std"))
+        failures = [f"ACT normalized MAE {report['act']['nmae']:.4f} > {gates.act_nmae_max}"] \
+            if report["act"]["nmae"] > gates.act_nmae_max else []
+    else:
+        labels = evaluation.get("labels")
+        report["fsq"] = fsq_comparison((out32[0], out32[1]), (out8[0], out8[1]),
+                                       None if labels is None else np.asarray(labels)[:len(sets)])
+        drop = report["fsq"].get("accuracy_drop_points")
+        if drop is None:
+            failures = ["FSQ gate needs labelled evaluation samples ('labels')"]
+        else:
+            failures = [f"FSQ accuracy drop {drop:.2f} points > {gates.fsq_accuracy_drop_max_points}"] \
+                if drop > gates.fsq_accuracy_drop_max_points else []
+    report["passed"] = not failures
+    report["failures"] = failures
+    return report
+
+
+def quantize_with_gate(fp32_path: str | Path, out_path: str | Path, calibration: dict[str, np.ndarray],
+                       evaluation: dict[str, np.ndarray], gates: Gates = Gates(),
+                       report_path: str | Path | None = None, per_channel: bool = True) -> dict:
+    """Quantize, compare, write the report; keep ``out_path`` only if the gates pass.
+
+    Raises QuantizationGateError (after writing the report) when a gate fails.
+    """
+    fp32_path, out_path = Path(fp32_path), Path(out_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        candidate = quantize_onnx_static(fp32_path, Path(tmp) / out_path.name, calibration, per_channel)
+        report = evaluate_int8(fp32_path, candidate, evaluation, gates)
+        report["calibration_samples"] = int(min(len(v) for k, v in calibration.items() if k != "labels"))
+        if report["passed"]:
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(candidate), out_path)
+            report["int8_model"] = out_path.name
+    if report_path is not None:
+        Path(report_path).write_text(json.dumps(report, indent=2))
+    if not report["passed"]:
+        raise QuantizationGateError("; ".join(report["failures"]))
+    return report
+

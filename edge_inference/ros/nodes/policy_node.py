@@ -1,0 +1,329 @@
+"""policy_node: camera frames -> action chunks (worker thread) -> one VehicleCommand per control tick.
+
+Inference never blocks control: a worker thread runs the model on the newest
+frame (older unprocessed frames are dropped and counted) whenever the chunk
+scheduler wants a new chunk, and a timer publishes a command every
+1/control_rate s from ``ChunkScheduler.action_at``, whatever the model time.
+All scheduling uses the node clock and image header stamps, so it is exact
+under ``use_sim_time``.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_srvs.srv import SetBool
+
+from edge_inference.backends.heuristic import TemporaryPolicyRunner
+from edge_inference.core.chunk_scheduler import ChunkScheduler, SchedulerConfig
+from edge_inference.core.config_fields import param
+from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, Updater
+from edge_inference.ros.image_conversion import image_msg_to_rgb
+from edge_inference.ros.params import declare_params
+from edge_inference.ros.qos import qos_from_name, reliable_qos
+from edge_inference.ros.spin import spin_node
+from edge_inference.ros.stamps import ns_to_stamp, stamp_to_ns
+from edge_inference_msgs.msg import ActionChunk, InferenceStats, VehicleCommand, VehicleState
+
+NS_PER_MS = 1_000_000
+
+
+@dataclass
+class PolicyNodeConfig:
+    model_path: str = param("", "policy model (checkpoint dir / ONNX / HEF); empty: temporary heuristic model",
+                            read_only=True)
+    backend: str = param("temporary", "inference backend (temporary, torch, onnxruntime, onnxruntime-int8, hailo)",
+                         read_only=True)
+    threads: int = param(1, "intra-op threads of the model backend (pin to the cores left for inference)", range=(1, 64))
+    enabled: bool = param(False, "start enabled (sim demo) or disabled until policy/enable (real car)")
+    control_rate: float = param(30.0, "VehicleCommand publish rate, Hz", range=(1.0, 200.0), read_only=True)
+    chunk_size: int = param(32, "actions per chunk of the temporary model", range=(1, 1000), read_only=True)
+    image_qos: str = param("sensor", "camera subscription QoS: sensor or reliable", choices=("sensor", "reliable"),
+                           read_only=True)
+    latency_warn_ms: float = param(100.0, "image-to-chunk latency p95 above this is WARN (diagnostics), ms",
+                                   range=(0.0, 10000.0), read_only=True)
+    latency_error_ms: float = param(250.0, "image-to-chunk latency p95 above this is ERROR (diagnostics), ms",
+                                    range=(0.0, 10000.0), read_only=True)
+    rate_tolerance: float = param(0.2, "command rate deviation from control_rate before diagnostics WARN (fraction)",
+                                  range=(0.0, 1.0), read_only=True)
+
+
+@dataclass(frozen=True)
+class InferenceTiming:
+    """Where one frame's time went inside the node (ms), for ``bench --pipeline`` and diagnostics."""
+
+    queued_ms: float  # the frame waited for the worker to finish the previous inference
+    handoff_ms: float  # frame processable (received, worker free) -> worker start: wake-up / GIL
+    convert_ms: float  # Image -> numpy RGB
+    predict_ms: float  # runner.predict: preprocessing + model
+    chunk_msg_ms: float  # ActionChunk construction
+    publish_ms: float  # ActionChunk publish call
+
+
+def make_policy_runner(cfg: PolicyNodeConfig, dt: float):
+    """The model behind the node: the temporary heuristic, or the backend registry's runner."""
+    if cfg.backend != "temporary" and not cfg.model_path:
+        raise ValueError(f"policy_node: backend {cfg.backend!r} needs model_path (a model directory); "
+                         "use backend 'temporary' for the built-in stand-in model")
+    if cfg.backend == "temporary":
+        return TemporaryPolicyRunner(chunk_size=cfg.chunk_size, dt=dt)
+    from edge_inference.backends.runners import create_policy_runner  # noqa: PLC0415 - heavy backends load only when asked for
+    return create_policy_runner(cfg.model_path, cfg.backend, threads=cfg.threads)
+
+
+def action_to_command(values: np.ndarray, action_names) -> tuple[float, float]:
+    """(A,) action -> (steering, throttle) in [-1, 1], by action name when the model names them."""
+    names = list(action_names)
+    i_steer = names.index("steering") if "steering" in names else 0
+    i_throttle = names.index("throttle") if "throttle" in names else 1
+    return (float(np.clip(values[i_steer], -1.0, 1.0)), float(np.clip(values[i_throttle], -1.0, 1.0)))
+
+
+CONFIG_CLASSES = (PolicyNodeConfig, SchedulerConfig)
+
+
+class PolicyNode(Node):
+    """ROS shell around ChunkScheduler + a policy runner.
+
+    ``runner_factory(cfg, dt) -> runner`` lets tools and tests supply a model
+    object with the runner interface (default: ``make_policy_runner``).
+    """
+
+    def __init__(self, runner_factory=make_policy_runner, **kwargs):
+        super().__init__("policy_node", **kwargs)
+        self.cfg = declare_params(self, PolicyNodeConfig)
+        self.sched_cfg = declare_params(self, SchedulerConfig)
+        self.runner = runner_factory(self.cfg, 1.0 / self.cfg.control_rate)
+        self.scheduler = ChunkScheduler(self.sched_cfg, enabled=self.cfg.enabled)
+        self._warn_if_queue_outlives_age()
+
+        self._lock = threading.Lock()  # guards scheduler, state, frame slot, counters
+        self._wake = threading.Condition(self._lock)
+        self._frame: Image | None = None  # newest unprocessed frame
+        self._frame_received = 0.0  # perf_counter() when it arrived
+        self.timings: collections.deque[InferenceTiming] = collections.deque(maxlen=1000)
+        self._last_used_stamp_ns = -1
+        self._state = np.zeros(2, dtype=np.float32)  # applied [steering, throttle]
+        self.dropped_frames = 0
+        self.inference_errors = 0
+        self.last_error = ""
+        self.last_inference_failed = False
+        self.last_reason = "no_chunk"
+        self._inference_stamps: list[float] = []
+
+        self.pub_command = self.create_publisher(VehicleCommand, "vehicle/command", reliable_qos(10))
+        self.pub_chunk = self.create_publisher(ActionChunk, "policy/action_chunk", reliable_qos(10))
+        self.pub_stats = self.create_publisher(InferenceStats, "policy/stats", reliable_qos(10))
+        self.create_subscription(Image, "camera/image_raw", self._on_image, qos_from_name(self.cfg.image_qos))
+        self.create_subscription(VehicleState, "vehicle/state", self._on_state, reliable_qos(10))
+        self.create_service(SetBool, "policy/enable", self._on_enable)
+
+        self.command_rate = FrequencyTask(self.cfg.control_rate, tolerance=self.cfg.rate_tolerance)
+        self.latency = LatencyTask(warn_ms=self.cfg.latency_warn_ms, error_ms=self.cfg.latency_error_ms)
+        self.diag = Updater(self, hardware_id=f"policy:{self.runner.backend_name}")
+        self.diag.add("command rate", self.command_rate)
+        self.diag.add("image to chunk latency", self.latency)
+        self.diag.add("policy", self._policy_status)
+
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._worker_loop, name="policy_inference", daemon=True)
+        self._worker.start()
+        # Own callback group: on a multi-threaded executor (`up --executor multi`) a tick never waits
+        # behind an image callback or another node's work.
+        self.timer = self.create_timer(1.0 / self.cfg.control_rate, self._on_control_tick,
+                                       callback_group=MutuallyExclusiveCallbackGroup())
+        self.get_logger().info(
+            f"policy: backend={self.runner.backend_name} mode={self.sched_cfg.mode} chunk={self.runner.chunk_size} "
+            f"dt={self.runner.dt:.4f}s enabled={self.cfg.enabled}")
+
+    def _warn_if_queue_outlives_age(self) -> None:
+        if self.sched_cfg.mode == "queue":
+            span = self.sched_cfg.n_action_steps * self.runner.dt
+            if span >= self.sched_cfg.max_action_age:
+                self.get_logger().warning(
+                    f"queue mode executes {span:.2f} s of a chunk before replanning but max_action_age is "
+                    f"{self.sched_cfg.max_action_age:.2f} s: expect neutral commands between chunks")
+
+    # -- callbacks (executor threads) --------------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        with self._lock:
+            if self._frame is not None:
+                self.dropped_frames += 1  # never processed: a newer frame replaces it
+            self._frame = msg
+            self._frame_received = time.perf_counter()
+            self._wake.notify()
+
+    def _on_state(self, msg: VehicleState) -> None:
+        with self._lock:
+            self._state = np.array([msg.steering, msg.throttle], dtype=np.float32)
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        with self._lock:
+            self.scheduler.set_enabled(bool(request.data))
+            self._wake.notify()
+        response.success = True
+        response.message = "policy enabled" if request.data else "policy disabled: commands are neutral"
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_control_tick(self) -> None:
+        now = self.get_clock().now().nanoseconds
+        with self._lock:
+            jumps = self.scheduler.stats.time_jumps
+            action = self.scheduler.action_at(now)
+            if self.scheduler.stats.time_jumps != jumps:
+                self._last_used_stamp_ns = -1  # frames of the new timeline have smaller stamps
+                self.get_logger().warning("clock jumped backwards: dropped the current plan")
+            if self.scheduler.wants_chunk(now):
+                self._wake.notify()
+        msg = VehicleCommand()
+        if action.is_neutral:
+            msg.header.stamp = ns_to_stamp(now)
+            msg.steering, msg.throttle, msg.source = 0.0, 0.0, VehicleCommand.SOURCE_NEUTRAL
+        else:
+            msg.header.stamp = ns_to_stamp(action.stamp_ns)
+            msg.steering, msg.throttle = action_to_command(action.values, self.runner.action_names)
+            msg.source = VehicleCommand.SOURCE_POLICY
+        msg.header.frame_id = "base_link"
+        self.pub_command.publish(msg)
+        self.command_rate.tick()
+        if action.reason != self.last_reason:
+            self.get_logger().info(f"command source: {action.source} ({action.reason})", throttle_duration_sec=1.0)
+            self.last_reason = action.reason
+
+    # -- worker thread -----------------------------------------------------------------------
+    def _frame_wanted(self) -> bool:
+        """A frame is waiting and the scheduler wants a chunk (call with the lock held)."""
+        return self._frame is not None and self.scheduler.wants_chunk(self.get_clock().now().nanoseconds)
+
+    def _take_frame(self) -> tuple[Image, np.ndarray, float] | None:
+        """The newest frame if the scheduler wants a chunk (waits a tick otherwise); None: nothing to do yet."""
+        with self._lock:
+            # A frame that arrived during the last inference is used at once: waiting for the next
+            # one would add up to a frame period without making the chunk any fresher when it is out.
+            if not self._frame_wanted():
+                self._wake.wait(timeout=1.0 / self.cfg.control_rate)
+                if self._stop.is_set() or not self._frame_wanted():
+                    return None
+            frame, self._frame = self._frame, None
+            if stamp_to_ns(frame.header.stamp) <= self._last_used_stamp_ns:
+                return None  # same or older image than the last chunk's: nothing new to see
+            self._last_used_stamp_ns = stamp_to_ns(frame.header.stamp)
+            return frame, self._state.copy(), self._frame_received
+
+    def _worker_loop(self) -> None:
+        worker_free = time.perf_counter()  # when the worker last became idle
+        while not self._stop.is_set():
+            taken = self._take_frame()
+            if taken is None:
+                continue
+            try:
+                self._infer(*taken, worker_free)
+                self.last_inference_failed = False
+            except Exception as exc:  # noqa: BLE001 - a bad frame/model output must be reported, not kill the worker
+                with self._lock:
+                    self.inference_errors += 1
+                    self.last_inference_failed = True
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    self.scheduler.fault("inference_error")  # neutral now, not after max_action_age
+                self.get_logger().error(f"frame -> chunk failed: {self.last_error}", throttle_duration_sec=2.0)
+            worker_free = time.perf_counter()
+
+    def _infer(self, frame: Image, state: np.ndarray, t_received: float, worker_free: float) -> None:
+        t_start = time.perf_counter()
+        stamp_ns = stamp_to_ns(frame.header.stamp)
+        rgb = image_msg_to_rgb(frame)
+        t_converted = time.perf_counter()
+        chunk = np.asarray(self.runner.predict(rgb, state))
+        t_inferred = time.perf_counter()
+        if chunk.ndim != 2 or chunk.shape[1] != self.runner.action_dim:
+            raise ValueError(f"policy returned shape {chunk.shape}, expected (H, {self.runner.action_dim})")
+        now = self.get_clock().now().nanoseconds
+        with self._lock:
+            verdict = self.scheduler.add_chunk(chunk, stamp_ns, self.runner.dt, now)
+        if verdict != "ok":
+            self.get_logger().warning(f"chunk from image {stamp_ns} ns rejected: {verdict}", throttle_duration_sec=2.0)
+        msg = ActionChunk()
+        msg.header = frame.header
+        msg.horizon, msg.action_dim, msg.dt = int(chunk.shape[0]), int(chunk.shape[1]), float(self.runner.dt)
+        msg.actions = chunk.astype(np.float32).ravel().tolist()
+        msg.action_names = list(self.runner.action_names)
+        msg.inference_latency_ms = (t_inferred - t_converted) * 1e3
+        msg.backend = self.runner.backend_name
+        t_built = time.perf_counter()
+        msg.latency_ms = (self.get_clock().now().nanoseconds - stamp_ns) / NS_PER_MS
+        self.pub_chunk.publish(msg)
+        t_published = time.perf_counter()
+        t_ready = max(t_received, worker_free)
+        self.timings.append(InferenceTiming((t_ready - t_received) * 1e3, (t_start - t_ready) * 1e3,
+                                            (t_converted - t_start) * 1e3,
+                                            (t_inferred - t_converted) * 1e3, (t_built - t_inferred) * 1e3,
+                                            (t_published - t_built) * 1e3))
+        self.latency.record(msg.latency_ms)
+        self._publish_stats(frame, t_start, t_converted, t_inferred, t_built, msg.latency_ms)
+
+    def _publish_stats(self, frame: Image, t_start, t_converted, t_inferred, t_built, end_to_end_ms) -> None:
+        now_wall = time.monotonic()
+        with self._lock:
+            self._inference_stamps = [t for t in self._inference_stamps if now_wall - t < 2.0] + [now_wall]
+            rate = (len(self._inference_stamps) - 1) / max(1e-6, now_wall - self._inference_stamps[0])
+            dropped = self.dropped_frames
+        stats = InferenceStats()
+        stats.header = frame.header
+        stats.model = self.runner.model_hash
+        stats.backend = self.runner.backend_name
+        stats.preprocess_ms = (t_converted - t_start) * 1e3
+        stats.inference_ms = (t_inferred - t_converted) * 1e3
+        stats.postprocess_ms = (t_built - t_inferred) * 1e3
+        stats.end_to_end_ms = float(end_to_end_ms)
+        stats.rate_hz = float(rate)
+        stats.dropped_frames = dropped
+        self.pub_stats.publish(stats)
+
+    # -- diagnostics / lifecycle -------------------------------------------------------------
+    def _policy_status(self, stat) -> None:
+        with self._lock:
+            s = self.scheduler.stats
+            stat.add("enabled", self.scheduler.enabled)
+            stat.add("backend", self.runner.backend_name)
+            stat.add("model_hash", self.runner.model_hash)
+            stat.add("mode", self.sched_cfg.mode)
+            stat.add("command_source_reason", self.last_reason)
+            stat.add("chunks_accepted", s.chunks_accepted)
+            stat.add("chunks_rejected_stale", s.chunks_rejected_stale)
+            stat.add("chunks_rejected_non_finite", s.chunks_rejected_non_finite)
+            stat.add("actions_skipped", s.actions_skipped)
+            stat.add("neutral_ticks", s.neutral_ticks)
+            stat.add("dropped_frames", self.dropped_frames)
+            stat.add("inference_errors", self.inference_errors)
+            if self.last_inference_failed:
+                stat.summary(ERROR, f"inference failing: {self.last_error}")
+            elif not self.scheduler.enabled:
+                stat.summary(OK, "disabled: sending neutral")
+            elif self.last_reason != "ok":
+                stat.summary(WARN, f"neutral: {self.last_reason}")
+            else:
+                stat.summary(OK, "driving")
+
+    def destroy_node(self):
+        self._stop.set()
+        with self._lock:
+            self._wake.notify_all()
+        self._worker.join(timeout=5.0)
+        if hasattr(self.runner, "close"):
+            self.runner.close()
+        return super().destroy_node()
+
+
+def main(args=None):
+    spin_node(PolicyNode, args)
+
+
+if __name__ == "__main__":
+    main()
