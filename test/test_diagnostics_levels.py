@@ -100,11 +100,11 @@ def test_chunk_latency_ok_then_warn_then_error_at_parameter_thresholds(monitored
 
 
 class DelayedRunner:
-    """The temporary policy with a settable model time (s): the latency the diagnostics must judge."""
+    """The heuristic policy with a settable model time (s): the latency the diagnostics must judge."""
 
     def __init__(self, dt):
-        from edge_inference.backends.heuristic import TemporaryPolicyRunner
-        self.inner = TemporaryPolicyRunner(chunk_size=8, dt=dt)
+        from edge_inference.backends.heuristic import HeuristicPolicyRunner
+        self.inner = HeuristicPolicyRunner(chunk_size=8, dt=dt)
         self.delay_s = 0.0
 
     def __getattr__(self, name):
@@ -153,7 +153,7 @@ def test_policy_node_latency_levels_follow_its_threshold_parameters(ros_context)
         s = _wait_level(ex, latest, name, OK, timeout=15, when=lambda st: _values(st)["latency_ms_p50"] != "n/a")
         assert float(_values(s)["latency_ms_p95"]) < 60.0
         policy = _values(latest["policy_node: policy"])
-        assert policy["backend"] == "temporary" and policy["model_hash"] == runners[0].inner.model_hash
+        assert policy["backend"] == "heuristic" and policy["model_hash"] == runners[0].inner.model_hash
         runners[0].delay_s = 0.09             # ~90 ms model time: over warn (60), under error (150)
         s = _wait_level(ex, latest, name, WARN, timeout=20)
         assert "> 60 ms" in s.message

@@ -267,7 +267,7 @@ def test_fast_mode_metrics_are_byte_identical_and_report_is_complete(tmp_path):
     outs = []
     for k in range(2):
         out = tmp_path / f"report{k}"
-        assert cli_main(["eval", "--bag", str(bag), "--model", "temporary", "--behavior-model", "temporary",
+        assert cli_main(["eval", "--bag", str(bag), "--model", "heuristic", "--behavior-model", "heuristic",
                          "--fast", "--out", str(out)]) == 0
         outs.append(out)
     assert (outs[0] / "metrics.json").read_bytes() == (outs[1] / "metrics.json").read_bytes()
@@ -342,10 +342,10 @@ def test_missing_topics_give_clear_errors(tmp_path, capsys):
     with BagWriter(bag) as w:
         w.write("/imu/mag", mag_cls(header=bag_io.make_header(T0), magnetic_field=vec(x=1e-5, y=0.0, z=0.0),
                                     magnetic_field_covariance=np.zeros(9)), T0)
-    assert cli_main(["eval", "--bag", str(bag), "--model", "temporary", "--out", str(tmp_path / "r")]) == 2
+    assert cli_main(["eval", "--bag", str(bag), "--model", "heuristic", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "nothing to evaluate" in err and "/camera/image_raw" in err and "/imu/mag" in err
-    assert cli_main(["eval", "--bag", str(tmp_path / "absent"), "--model", "temporary",
+    assert cli_main(["eval", "--bag", str(tmp_path / "absent"), "--model", "heuristic",
                      "--out", str(tmp_path / "r")]) == 2
     assert "does not exist" in capsys.readouterr().err
 

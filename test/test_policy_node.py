@@ -204,7 +204,8 @@ def test_unsupported_image_encoding_is_reported_and_commands_stay_neutral(ros_co
 def test_real_backend_without_model_path_is_a_clear_error(ros_context):
     from rclpy.parameter import Parameter
 
+    from edge_inference.backends import BackendError
     from edge_inference.ros.nodes.policy_node import PolicyNode
-    with pytest.raises(ValueError, match="needs model_path"):
+    with pytest.raises(BackendError, match="needs model_path"):
         PolicyNode(context=ros_context, parameter_overrides=[Parameter("backend", value="onnxruntime-int8"),
                                                              Parameter("model_path", value="")])

@@ -21,6 +21,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+#: The stand-in: numpy rules in place of a model (``backends/heuristic.py``), for a graph with no
+#: trained model yet. It needs no model file and works at the runner level (image/window in,
+#: chunk/probabilities out), so ``create_policy_runner`` / ``create_behavior_runner`` build it.
+HEURISTIC = "heuristic"
+
 #: backend name -> "module:factory"
 BACKENDS = {
     "torch": "edge_inference.backends.torch:TorchBackend",
@@ -38,6 +43,10 @@ MODEL_FILES = {
     "onnxruntime-int8": "model.int8.onnx",
     "hailo": "model.hef",
 }
+
+
+#: Every name a node's ``backend`` parameter accepts.
+BACKEND_NAMES = (*BACKENDS, HEURISTIC)
 
 
 class BackendError(RuntimeError):
@@ -73,6 +82,9 @@ def resolve_model_file(model_path: str | Path, backend: str) -> Path:
 
 def create_backend(name: str, model_path: str | Path, **opts: Any) -> Backend:
     """Instantiate backend ``name`` on ``model_path``; ``opts`` go to the backend (threads, ...)."""
+    if name == HEURISTIC:
+        raise BackendError(f"{HEURISTIC!r} runs no model file: build it with create_policy_runner / "
+                           "create_behavior_runner")
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of {sorted(BACKENDS)}")
     module_name, factory = BACKENDS[name].split(":")

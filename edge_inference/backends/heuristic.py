@@ -27,7 +27,7 @@ DEFAULT_ACTION_NAMES = ("steering", "throttle")
 DEFAULT_BEHAVIOR_CLASSES = BEHAVIOR_CLASSES  # the simulator's behaviors: one vocabulary across the project
 
 
-class TemporaryPolicyRunner:
+class HeuristicPolicyRunner:
     """Steer toward the centroid of grey (road-like) pixels in the lower half of the image.
 
     +steering turns left, so a road centroid left of the image centre gives a
@@ -36,7 +36,7 @@ class TemporaryPolicyRunner:
     over ``ramp_steps`` actions, like a smooth planned trajectory would.
     """
 
-    backend_name = "temporary"
+    backend_name = "heuristic"
 
     def __init__(self, chunk_size: int = 32, dt: float = 1.0 / 30.0, steering_gain: float = 1.5,
                  cruise_throttle: float = 0.3, ramp_steps: int = 5):
@@ -51,7 +51,7 @@ class TemporaryPolicyRunner:
         self.steering_gain = float(steering_gain)
         self.cruise_throttle = float(cruise_throttle)
         self.ramp_steps = max(1, int(ramp_steps))
-        self.model_hash = _hash_of("temporary-policy", chunk_size, dt, steering_gain, cruise_throttle, ramp_steps)
+        self.model_hash = _hash_of("heuristic-policy", chunk_size, dt, steering_gain, cruise_throttle, ramp_steps)
 
     def target_steering(self, image_rgb: np.ndarray) -> float:
         """Steering in [-1, 1] that points at the road centroid (0 when no road is visible)."""
@@ -81,7 +81,7 @@ class TemporaryPolicyRunner:
         return np.stack([steering, throttle], axis=1).astype(np.float32)
 
 
-class TemporaryBehaviorRunner:
+class HeuristicBehaviorRunner:
     """Physics rules on an IMU window -> probabilities over the simulator's behavior classes.
 
     Mirrors how the ground truth is defined (``sim.behaviors.instant_label``), from
@@ -103,8 +103,8 @@ class TemporaryBehaviorRunner:
         self.rules = rules or BehaviorRules()
         self.accel_noise = float(accel_noise)  # m/s², accel noise at rest
         self.vibration_per_mps = float(vibration_per_mps)  # m/s² of extra accel noise per m/s
-        self.model_hash = _hash_of("temporary-behavior", *self.class_names, window_length, sample_rate_hz)
-        self.backend_name = "temporary"
+        self.model_hash = _hash_of("heuristic-behavior", *self.class_names, window_length, sample_rate_hz)
+        self.backend_name = "heuristic"
 
     def sample_labels(self, window: np.ndarray) -> list[str]:
         """One canonical label per sample of a (T, 9) window."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_inference.backends import Backend, create_backend
+from edge_inference.backends import HEURISTIC, Backend, BackendError, create_backend
 from edge_inference.core.resources import resolve_model_path
 
 DEFAULT_BACKEND = "onnxruntime"
@@ -111,9 +111,27 @@ class BehaviorRunner:
         self.backend.close()
 
 
-def create_policy_runner(model_path: str | Path, backend: str = DEFAULT_BACKEND, **opts: Any) -> PolicyRunner:
+def _need_model(model_path: str | Path, backend: str, kind: str) -> None:
+    if not str(model_path):
+        raise BackendError(f"{kind} backend {backend!r} needs model_path (a model directory); "
+                           f"backend {HEURISTIC!r} is the built-in stand-in that needs none")
+
+
+def create_policy_runner(model_path: str | Path, backend: str = DEFAULT_BACKEND, *,
+                         heuristic: dict | None = None, **opts: Any) -> PolicyRunner:
+    """The policy runner of ``backend``; ``heuristic`` = options of the stand-in (chunk_size, dt)."""
+    if backend == HEURISTIC:
+        from edge_inference.backends.heuristic import HeuristicPolicyRunner
+        return HeuristicPolicyRunner(**(heuristic or {}))
+    _need_model(model_path, backend, "policy")
     return PolicyRunner(create_backend(backend, resolve_model_path(model_path), **opts))
 
 
-def create_behavior_runner(model_path: str | Path, backend: str = DEFAULT_BACKEND, **opts: Any) -> BehaviorRunner:
+def create_behavior_runner(model_path: str | Path, backend: str = DEFAULT_BACKEND, *,
+                           heuristic: dict | None = None, **opts: Any) -> BehaviorRunner:
+    """The behavior runner of ``backend``; ``heuristic`` = options of the stand-in (class_names, window)."""
+    if backend == HEURISTIC:
+        from edge_inference.backends.heuristic import HeuristicBehaviorRunner
+        return HeuristicBehaviorRunner(**(heuristic or {}))
+    _need_model(model_path, backend, "behavior")
     return BehaviorRunner(create_backend(backend, resolve_model_path(model_path), **opts))

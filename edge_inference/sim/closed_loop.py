@@ -54,7 +54,7 @@ class ClosedLoop:
     """
 
     def __init__(self, model: str, backend: str, track_shape: str = "oval", with_behavior: bool = False,
-                 behavior_model: str = "", behavior_backend: str = "temporary", board: str = "emulator"):
+                 behavior_model: str = "", behavior_backend: str = "heuristic", board: str = "emulator"):
         import rclpy
         from geometry_msgs.msg import PoseStamped
         from rclpy.executors import SingleThreadedExecutor
@@ -77,7 +77,7 @@ class ClosedLoop:
             "behavior_node": {"backend": behavior_backend, "model_path": behavior_model},
         }
         if model != EXPERT:
-            overrides["policy_node"] = {"backend": backend, "model_path": "" if backend == "temporary" else model,
+            overrides["policy_node"] = {"backend": backend, "model_path": "" if backend == "heuristic" else model,
                                         "enabled": True}
         specs = describe(backend="cpu", with_sim=True, overrides=overrides)
         keep = {"camera_node", "pwm_bridge_node", "sim_node"} | ({"policy_node"} if model != EXPERT else set())

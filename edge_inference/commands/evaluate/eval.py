@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-TEMPORARY = "temporary"  # the numpy stand-in models of edge_inference.backends.heuristic
+HEURISTIC = "heuristic"  # the numpy stand-in models of edge_inference.backends.heuristic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,10 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bag", required=True, help="rosbag2 folder (MCAP or sqlite3) or a single storage file")
     p.add_argument("--model", action="append", default=[],
-                   help=f"policy model path (repeat to compare), or '{TEMPORARY}'")
+                   help=f"policy model path (repeat to compare), or '{HEURISTIC}'")
     p.add_argument("--backend", action="append", default=[],
                    help="policy backend, e.g. torch, onnxruntime, onnxruntime-int8, hailo (repeat to compare)")
-    p.add_argument("--behavior-model", help=f"behavior (FSQ) model path, or '{TEMPORARY}'")
+    p.add_argument("--behavior-model", help=f"behavior (FSQ) model path, or '{HEURISTIC}'")
     p.add_argument("--behavior-backend", action="append", default=[],
                    help="behavior backend (default: the runner's; repeat to compare)")
     mode = p.add_mutually_exclusive_group()
@@ -68,10 +68,10 @@ def _pairs(models: list[str], backends: list[str]) -> list[tuple[str, str | None
 
 
 def load_policy(model: str, backend: str | None):
-    if model == TEMPORARY:
-        from edge_inference.backends.heuristic import TemporaryPolicyRunner
+    if model == HEURISTIC:
+        from edge_inference.backends.heuristic import HeuristicPolicyRunner
 
-        return TemporaryPolicyRunner()
+        return HeuristicPolicyRunner()
     from edge_inference.backends.runners import create_policy_runner
 
     return create_policy_runner(model, backend) if backend else create_policy_runner(model)
@@ -80,10 +80,10 @@ def load_policy(model: str, backend: str | None):
 def load_behavior(model: str | None, backend: str | None):
     if model is None:
         return None
-    if model == TEMPORARY:
-        from edge_inference.backends.heuristic import TemporaryBehaviorRunner
+    if model == HEURISTIC:
+        from edge_inference.backends.heuristic import HeuristicBehaviorRunner
 
-        return TemporaryBehaviorRunner()
+        return HeuristicBehaviorRunner()
     from edge_inference.backends.runners import create_behavior_runner
 
     return create_behavior_runner(model, backend) if backend else create_behavior_runner(model)

@@ -36,7 +36,7 @@ def register(sub) -> None:
                    help="cap per driving run in s (0: until the laps are done, at most 40 s per lap + 20 s)")
     p.add_argument("--laps", type=int, default=1)
     p.add_argument("--models", default=str(DEFAULT_CACHE), help="model cache directory (act/, policy_cnn/, fsq/)")
-    p.add_argument("--policy", default="auto", choices=["auto", "act", "cnn", "temporary"],
+    p.add_argument("--policy", default="auto", choices=["auto", "act", "cnn", "heuristic"],
                    help="auto: a trained ACT if one is cached/checked in, else the CNN chunk policy")
     p.add_argument("--retrain", action="store_true", help="rebuild the models into --models even if present")
     p.add_argument("--skip-fp32", action="store_true", help="drive only int8 (and the expert)")
@@ -139,7 +139,7 @@ def build_policy_cnn(cache: Path) -> Path:
 
 
 def resolve_policy(cache: Path, choice: str, retrain: bool) -> Path | None:
-    if choice == "temporary":
+    if choice == "heuristic":
         return None
     if choice in ("auto", "act"):
         act = None if retrain else find_model(cache, "act")
@@ -155,7 +155,7 @@ def resolve_policy(cache: Path, choice: str, retrain: bool) -> Path | None:
 
 
 def resolve_models(cache: Path, policy: str, retrain: bool) -> tuple[Path | None, Path, float]:
-    """(policy dir, or None for the temporary heuristic; FSQ dir; seconds spent building)."""
+    """(policy dir, or None for the heuristic; FSQ dir; seconds spent building)."""
     t0 = time.monotonic()
     fsq = None if retrain else find_model(cache, "fsq")
     if fsq is None:
@@ -170,7 +170,7 @@ def resolve_models(cache: Path, policy: str, retrain: bool) -> tuple[Path | None
 
 def describe_policy(path: Path | None) -> str:
     if path is None:
-        return "the temporary heuristic (NOT a trained model)"
+        return "the heuristic (NOT a trained model)"
     cfg = path / "config.json"
     arch = json.loads(cfg.read_text()).get("architecture", "act") if cfg.is_file() else "act"
     return f"{path} ({'ACT' if arch == 'act' else 'CNN chunk policy, ACT I/O contract'})"
@@ -233,7 +233,7 @@ def drive(name: str, model: str, backend: str, fsq_dir: Path | None, laps: int, 
 def run(args) -> int:
     act, fsq, build_s = resolve_models(Path(args.models), args.policy, args.retrain)
     print(f"demo: policy {describe_policy(act)}; FSQ behavior model {fsq}", flush=True)
-    runs = RUNS if act is not None else (("temporary", "temporary"),)
+    runs = RUNS if act is not None else (("heuristic", "heuristic"),)
     board = choose_board(args.board)
     print(f"demo: loop = camera_node (sim) -> policy_node -> pwm_bridge_node -> pty -> {board} board -> "
           "sim_node dynamics", flush=True)
@@ -261,9 +261,9 @@ def run(args) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(summary, indent=2))
-    int8 = next((r for r in rows if r["run"] in ("int8", "temporary")), None)
+    int8 = next((r for r in rows if r["run"] in ("int8", "heuristic")), None)
     ok = int8 is not None and int8["laps_completed"] >= args.laps and int8["off_track_events"] == 0
-    who = "the int8 CPU policy" if act else "the temporary heuristic policy (NOT a trained model)"
+    who = "the int8 CPU policy" if act else "the heuristic policy (NOT a trained model)"
     print("result: " + (f"OK: {who} completed the lap(s) without leaving the track" if ok else
                         f"FAILED: {who} did not complete the lap(s) cleanly"))
     return 0 if ok else 1

@@ -32,7 +32,7 @@ def register(sub) -> None:
 def add_args(p) -> None:
     p.add_argument("--model", default=EXPERT, help="policy model (checkpoint dir / ONNX), or 'expert'")
     p.add_argument("--backend", default="onnxruntime-int8",
-                   help="policy backend: onnxruntime, onnxruntime-int8, torch, torch-int8, hailo, temporary")
+                   help="policy backend: onnxruntime, onnxruntime-int8, torch, torch-int8, hailo, heuristic")
     p.add_argument("--laps", type=int, default=1)
     p.add_argument("--timeout", type=float, default=0.0, help="give up after this many s (0: 30 s per lap + 15 s)")
     p.add_argument("--mode", choices=("graph", "direct"), default="graph")
@@ -45,7 +45,7 @@ def add_args(p) -> None:
 
 def run(args) -> int:
     timeout = args.timeout or 30.0 * args.laps + 15.0
-    if args.model != EXPERT and args.backend != "temporary" and not Path(args.model).exists():
+    if args.model != EXPERT and args.backend != "heuristic" and not Path(args.model).exists():
         print(f"drive-sim: model {args.model} not found")
         return 2
     if args.mode == "graph":

@@ -15,7 +15,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import Imu, MagneticField
 from std_srvs.srv import SetBool
 
-from edge_inference.backends.heuristic import DEFAULT_BEHAVIOR_CLASSES, TemporaryBehaviorRunner
+from edge_inference.backends import BACKEND_NAMES, HEURISTIC
+from edge_inference.backends.heuristic import DEFAULT_BEHAVIOR_CLASSES
+from edge_inference.backends.runners import create_behavior_runner  # backends import their libraries lazily
 from edge_inference.core.config_fields import param
 from edge_inference.core.imu_window import ImuWindower, ProbabilitySmoother, SmootherConfig, Window, WindowConfig
 from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, Updater
@@ -30,11 +32,11 @@ NS_PER_MS = 1_000_000
 
 @dataclass
 class BehaviorNodeConfig:
-    model_path: str = param("", "behavior model (FSQ checkpoint / ONNX / HEF); empty: temporary rule model",
+    model_path: str = param("", "behavior model (FSQ checkpoint / ONNX / HEF); empty: heuristic rule model",
                             read_only=True)
-    backend: str = param("temporary", "inference backend (temporary, torch, onnxruntime, onnxruntime-int8, hailo)",
-                         read_only=True)
-    class_names: list[str] = param(list(DEFAULT_BEHAVIOR_CLASSES), "class names of the temporary model",
+    backend: str = param(HEURISTIC, "inference backend (heuristic: the built-in stand-in, no model)",
+                         choices=BACKEND_NAMES, read_only=True)
+    class_names: list[str] = param(list(DEFAULT_BEHAVIOR_CLASSES), "class names of the heuristic model",
                                    read_only=True)
     threads: int = param(1, "intra-op threads of the model backend (pin to the cores left for inference)", range=(1, 64))
     enabled: bool = param(True, "classify on start (behavior/enable toggles it)")
@@ -48,14 +50,10 @@ class BehaviorNodeConfig:
 
 
 def make_behavior_runner(cfg: BehaviorNodeConfig, window: WindowConfig):
-    """The classifier behind the node: temporary rules, or the backend registry's runner."""
-    if cfg.backend != "temporary" and not cfg.model_path:
-        raise ValueError(f"behavior_node: backend {cfg.backend!r} needs model_path (a model directory); "
-                         "use backend 'temporary' for the built-in stand-in model")
-    if cfg.backend == "temporary":
-        return TemporaryBehaviorRunner(cfg.class_names, window.window_length, window.sample_rate_hz)
-    from edge_inference.backends.runners import create_behavior_runner  # noqa: PLC0415 - heavy backends load only when asked for
-    return create_behavior_runner(cfg.model_path, cfg.backend, threads=cfg.threads)
+    """The classifier behind the node: heuristic rules, or the backend registry's runner."""
+    return create_behavior_runner(cfg.model_path, cfg.backend, threads=cfg.threads,
+                                  heuristic={"class_names": cfg.class_names, "window_length": window.window_length,
+                                             "sample_rate_hz": window.sample_rate_hz})
 
 
 CONFIG_CLASSES = (BehaviorNodeConfig, WindowConfig, SmootherConfig)

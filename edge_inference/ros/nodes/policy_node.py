@@ -20,7 +20,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_srvs.srv import SetBool
 
-from edge_inference.backends.heuristic import TemporaryPolicyRunner
+from edge_inference.backends import BACKEND_NAMES, HEURISTIC
+from edge_inference.backends.runners import create_policy_runner  # backends import their libraries lazily
 from edge_inference.core.chunk_scheduler import ChunkScheduler, SchedulerConfig
 from edge_inference.core.config_fields import param
 from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, Updater
@@ -36,14 +37,14 @@ NS_PER_MS = 1_000_000
 
 @dataclass
 class PolicyNodeConfig:
-    model_path: str = param("", "policy model (checkpoint dir / ONNX / HEF); empty: temporary heuristic model",
+    model_path: str = param("", "policy model (checkpoint dir / ONNX / HEF); empty: heuristic model",
                             read_only=True)
-    backend: str = param("temporary", "inference backend (temporary, torch, onnxruntime, onnxruntime-int8, hailo)",
-                         read_only=True)
+    backend: str = param(HEURISTIC, "inference backend (heuristic: the built-in stand-in, no model)",
+                         choices=BACKEND_NAMES, read_only=True)
     threads: int = param(1, "intra-op threads of the model backend (pin to the cores left for inference)", range=(1, 64))
     enabled: bool = param(False, "start enabled (sim demo) or disabled until policy/enable (real car)")
     control_rate: float = param(30.0, "VehicleCommand publish rate, Hz", range=(1.0, 200.0), read_only=True)
-    chunk_size: int = param(32, "actions per chunk of the temporary model", range=(1, 1000), read_only=True)
+    chunk_size: int = param(32, "actions per chunk of the heuristic model", range=(1, 1000), read_only=True)
     image_qos: str = param("sensor", "camera subscription QoS: sensor or reliable", choices=("sensor", "reliable"),
                            read_only=True)
     latency_warn_ms: float = param(100.0, "image-to-chunk latency p95 above this is WARN (diagnostics), ms",
@@ -67,14 +68,9 @@ class InferenceTiming:
 
 
 def make_policy_runner(cfg: PolicyNodeConfig, dt: float):
-    """The model behind the node: the temporary heuristic, or the backend registry's runner."""
-    if cfg.backend != "temporary" and not cfg.model_path:
-        raise ValueError(f"policy_node: backend {cfg.backend!r} needs model_path (a model directory); "
-                         "use backend 'temporary' for the built-in stand-in model")
-    if cfg.backend == "temporary":
-        return TemporaryPolicyRunner(chunk_size=cfg.chunk_size, dt=dt)
-    from edge_inference.backends.runners import create_policy_runner  # noqa: PLC0415 - heavy backends load only when asked for
-    return create_policy_runner(cfg.model_path, cfg.backend, threads=cfg.threads)
+    """The model behind the node: the heuristic, or the backend registry's runner."""
+    return create_policy_runner(cfg.model_path, cfg.backend, threads=cfg.threads,
+                                heuristic={"chunk_size": cfg.chunk_size, "dt": dt})
 
 
 def action_to_command(values: np.ndarray, action_names) -> tuple[float, float]:

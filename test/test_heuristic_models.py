@@ -1,21 +1,21 @@
-"""Temporary (numpy-only) models: the runner contract, their rules, and closed-loop driving in the simulator."""
+"""Heuristic (numpy-only) stand-in models: the runner contract, their rules, and closed-loop driving in the simulator."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edge_inference.backends.heuristic import TemporaryBehaviorRunner, TemporaryPolicyRunner
+from edge_inference.backends.heuristic import HeuristicBehaviorRunner, HeuristicPolicyRunner
 from edge_inference.devices.camera_sources import SyntheticSource
 from edge_inference.sim.behaviors import BEHAVIOR_CLASSES
 from edge_inference.sim.demonstrations import imu_windows
 
 
-def test_temporary_policy_follows_the_synthetic_road():
+def test_heuristic_policy_follows_the_synthetic_road():
     """The heuristic steers toward the road: a left-shifted road gives positive (left) steering."""
     src = SyntheticSource(320, 180, 30.0)
     src.open()
     frame = src.read()
-    runner = TemporaryPolicyRunner(chunk_size=16)
+    runner = HeuristicPolicyRunner(chunk_size=16)
     chunk = runner.predict(frame, np.zeros(2))
     assert chunk.shape == (16, 2) and chunk.dtype == np.float32 and np.isfinite(chunk).all()
     assert abs(chunk[-1, 0]) < 0.2  # centred road: about straight
@@ -43,8 +43,8 @@ def window_of(speed=0.0, yaw_rate=0.0, forward=0.0, seed=0):
     return w
 
 
-def test_temporary_behavior_runner_contract_and_rules():
-    runner = TemporaryBehaviorRunner(list(BEHAVIOR_CLASSES) + ["other"])
+def test_heuristic_behavior_runner_contract_and_rules():
+    runner = HeuristicBehaviorRunner(list(BEHAVIOR_CLASSES) + ["other"])
     probs, code = runner.predict(window_of())
     assert probs.shape == (8,) and abs(probs.sum() - 1) < 1e-5 and code == -1
     assert probs[-1] < 0.01  # a name the rules do not know
@@ -66,19 +66,19 @@ def test_temporary_behavior_runner_contract_and_rules():
         runner.predict(nan)
 
 
-def test_temporary_behavior_rules_label_simulated_drives():
+def test_heuristic_behavior_rules_label_simulated_drives():
     """Windows of two scripted simulator drives (IMU noise, biases, vibration) against true motion labels."""
     data = imu_windows(n_drives=2, seed=5)
-    runner = TemporaryBehaviorRunner()
+    runner = HeuristicBehaviorRunner()
     predicted = np.array([runner.class_names[int(np.argmax(runner.predict(w)[0]))] for w in data["windows"]])
     accuracy = float((predicted == data["labels"]).mean())
-    print(f"temporary behavior rules: accuracy {accuracy:.3f} on {len(predicted)} simulated windows")
+    print(f"heuristic behavior rules: accuracy {accuracy:.3f} on {len(predicted)} simulated windows")
     assert accuracy >= 0.88
     assert set(data["labels"]) == set(BEHAVIOR_CLASSES)  # every behavior was in the test
 
 
-def test_temporary_policy_drives_the_simulated_track_closed_loop():
-    """Rendered camera -> temporary policy -> bicycle model for 15 s: stays in the lane."""
+def test_heuristic_policy_drives_the_simulated_track_closed_loop():
+    """Rendered camera -> heuristic policy -> bicycle model for 15 s: stays in the lane."""
     from edge_inference.sim.render import Renderer
     from edge_inference.sim.score import LapScorer
     from edge_inference.sim.world import World
@@ -86,7 +86,7 @@ def test_temporary_policy_drives_the_simulated_track_closed_loop():
     world = World()
     renderer = Renderer(world.track)
     scorer = LapScorer(world.track)
-    policy = TemporaryPolicyRunner()
+    policy = HeuristicPolicyRunner()
     state = np.zeros(2)
     for _ in range(15 * 30):
         chunk = policy.predict(renderer.render(world.state.x, world.state.y, world.state.yaw), state)
@@ -96,3 +96,18 @@ def test_temporary_policy_drives_the_simulated_track_closed_loop():
     score = scorer.result()
     assert score.off_track_events == 0
     assert score.mean_cte_m < 0.15 and score.distance_m > 8.0
+
+
+def test_heuristic_is_chosen_through_the_backend_registry_like_any_other():
+    from edge_inference.backends import BACKEND_NAMES, HEURISTIC, BackendError, create_backend
+    from edge_inference.backends.runners import create_behavior_runner, create_policy_runner
+
+    assert HEURISTIC in BACKEND_NAMES and {"onnxruntime-int8", "hailo"} <= set(BACKEND_NAMES)
+    policy = create_policy_runner("", HEURISTIC, heuristic={"chunk_size": 4, "dt": 0.05})
+    assert isinstance(policy, HeuristicPolicyRunner) and (policy.chunk_size, policy.dt) == (4, 0.05)
+    behavior = create_behavior_runner("", HEURISTIC, heuristic={"window_length": 50})
+    assert isinstance(behavior, HeuristicBehaviorRunner) and behavior.window_length == 50
+    with pytest.raises(BackendError, match="needs model_path"):
+        create_policy_runner("", "onnxruntime-int8")
+    with pytest.raises(BackendError, match="runs no model file"):
+        create_backend(HEURISTIC, "anything")
