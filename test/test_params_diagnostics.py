@@ -5,7 +5,8 @@ import pytest
 from rclpy.parameter import Parameter
 
 from edge_inference.core.config_fields import ParameterError, config_from_dict, param
-from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, StatusBuilder, Updater
+from edge_inference.ros.diagnostics import (ERROR, NO_MESSAGE, OK, STARTING, WARN, FrequencyTask, LatencyTask,
+                                           StatusBuilder, Updater)
 from edge_inference.ros.params import declare_params
 
 
@@ -87,8 +88,8 @@ def test_updater_publishes_array_and_reports_broken_task(ros_context):
     ex = SingleThreadedExecutor(context=ros_context)
     ex.add_node(node)
     ex.add_node(probe)
-    assert spin_until(ex, lambda: got, 10.0)
-    names = {s.name: s for s in got[0].status}
+    assert spin_until(ex, lambda: any(len(a.status) == 2 for a in got), 10.0)
+    names = {s.name: s for s in next(a for a in got if len(a.status) == 2).status}
     assert names["diag_src: ok"].level == bytes([OK])
     assert names["diag_src: broken"].level == bytes([ERROR]) and "ZeroDivision" in names["diag_src: broken"].message
     ex.shutdown()
@@ -130,3 +131,53 @@ def test_rate_tolerance_parameter_sets_every_rate_diagnostic(ros_context, module
                 assert stat.level == level, (module, fraction, stat.message)
     finally:
         node.destroy_node()
+
+
+def test_a_task_that_sets_no_summary_is_an_error_as_upstream():
+    stat = StatusBuilder("x", "hw")
+    assert (stat.level, stat.message) == (ERROR, NO_MESSAGE)
+    stat.merge_summary(OK, "fine")  # an OK merged into a problem adds nothing
+    assert (stat.level, stat.message) == (ERROR, NO_MESSAGE)
+
+
+def test_merged_summary_keeps_every_non_ok_message():
+    stat = StatusBuilder("x", "hw")
+    stat.summary(OK, "watching")
+    stat.merge_summary(WARN, "undrawable chunk")
+    assert (stat.level, stat.message) == (WARN, "undrawable chunk")
+    stat.merge_summary(ERROR, "overlay failed")
+    stat.merge_summary(WARN, "late camera info")
+    assert stat.level == ERROR and stat.message == "undrawable chunk; overlay failed; late camera info"
+
+
+def test_updater_announces_added_tasks_and_force_update_publishes_now(ros_context):
+    import time
+
+    from conftest import spin_until
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    node = Node("diag_now", context=ros_context)
+    upd = Updater(node, "hw0", period_s=3600.0)  # the periodic update never fires in this test
+    probe = Node("probe_now", context=ros_context)
+    got = []
+    probe.create_subscription(DiagnosticArray, "/diagnostics", got.append, 10)
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(node)
+    ex.add_node(probe)
+    try:
+        assert spin_until(ex, lambda: upd._pub.get_subscription_count() >= 1, 10.0)
+        state = {"level": OK, "message": "armed"}
+        upd.add("safety", lambda s: s.summary(state["level"], state["message"]))
+        assert spin_until(ex, lambda: got, 5.0)
+        (status,) = got[-1].status
+        assert (status.name, status.level, status.message) == ("diag_now: safety", bytes([OK]), STARTING)
+        state.update(level=WARN, message="e-stop latched")
+        t0 = time.monotonic()
+        upd.force_update()
+        assert spin_until(ex, lambda: got[-1].status[0].message == "e-stop latched", 5.0)
+        assert time.monotonic() - t0 < 2.0 and got[-1].status[0].level == bytes([WARN])
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        probe.destroy_node()

@@ -1,12 +1,16 @@
 """diagnostic_updater-style health reporting (the ROS package has no PyPI wheel).
 
-Follows ros/diagnostics conventions: each check is a small named task; the
-``Updater`` runs them together at a fixed period and publishes one
-``diagnostic_msgs/DiagnosticArray`` on ``/diagnostics`` with names
-"<node>: <task>" and a ``hardware_id``. Frequency and latency checks are
-reusable tasks rather than code repeated in every node. Where the real
-``diagnostic_updater`` is installed (the robot), this module's output is
-indistinguishable on the wire.
+Follows ros/diagnostics' ``diagnostic_updater`` semantics: each check is a small named
+task; the ``Updater`` runs them together at a fixed period and publishes one
+``diagnostic_msgs/DiagnosticArray`` on ``/diagnostics`` with names "<node>: <task>"
+and a ``hardware_id``. As upstream: a task starts at ERROR "No message was set" (a
+check that forgets its summary is not silently OK), ``merge_summary`` keeps every
+non-OK message, adding a task publishes "Node starting up" at once, and
+``force_update()`` publishes now for events that matter now (e-stop, link lost,
+model failure). Frequency and latency checks are reusable tasks. The messages are
+the same type and field layout as upstream's, so rqt_robot_monitor and the
+diagnostic_aggregator read them alike; they are not byte-identical (upstream also
+rate-limits ``force_update`` and names the frequency keys differently).
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ WARN = level_of(DiagnosticStatus.WARN)
 ERROR = level_of(DiagnosticStatus.ERROR)
 STALE = level_of(DiagnosticStatus.STALE)
 LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR", STALE: "STALE"}
+NO_MESSAGE = "No message was set"
+STARTING = "Node starting up"
 
 
 def percentiles_ms(values) -> tuple[float, float] | None:
@@ -44,18 +50,24 @@ class StatusBuilder:
 
     def __init__(self, name: str, hardware_id: str):
         self.name, self.hardware_id = name, hardware_id
-        self.level, self.message = OK, "OK"
+        self.level, self.message = ERROR, NO_MESSAGE  # as upstream: a task must set its summary
         self.values: list[tuple[str, str]] = []
 
     def summary(self, level: int, message: str) -> None:
         self.level, self.message = int(level), message
 
     def merge_summary(self, level: int, message: str) -> None:
-        """Keep the worst level; join messages of equal worst level."""
-        if level > self.level:
-            self.level, self.message = int(level), message
-        elif level == self.level and level != OK:
-            self.message = f"{self.message}; {message}"
+        """Upstream's mergeSummary: the worst level wins; messages of the same kind (OK / not OK) join.
+
+        So a WARN merged into an ERROR keeps both messages, and an OK merged into a problem
+        adds nothing.
+        """
+        level = int(level)
+        if (level > OK) == (self.level > OK):
+            self.message = f"{self.message}; {message}" if self.message else message
+        elif level > self.level:
+            self.message = message
+        self.level = max(self.level, level)
 
     def add(self, key: str, value) -> None:
         if isinstance(value, float):
@@ -91,6 +103,7 @@ class FrequencyTask:
 
     def __call__(self, stat: StatusBuilder) -> None:
         hz = self.rate()
+        stat.summary(OK, "desired rate met")
         stat.add("rate_hz", hz)
         stat.add("expected_hz", self.expected_hz)
         if hz == 0.0:
@@ -121,8 +134,10 @@ class LatencyTask:
     def __call__(self, stat: StatusBuilder) -> None:
         p = self.percentiles()
         if p is None:
+            stat.summary(OK, "no samples yet")
             stat.add("latency_ms_p50", "n/a")
             return
+        stat.summary(OK, "latency within bounds")
         stat.add("latency_ms_p50", p[0])
         stat.add("latency_ms_p95", p[1])
         if p[1] > self.error_ms:
@@ -142,7 +157,15 @@ class Updater:
         self._timer = node.create_timer(period_s, self.update)
 
     def add(self, name: str, fn: Callable[[StatusBuilder], None]) -> None:
+        """Register a task and announce it at once ("Node starting up"), as upstream does."""
         self._tasks.append((name, fn))
+        stat = StatusBuilder(f"{self.node.get_name()}: {name}", self.hardware_id)
+        stat.summary(OK, STARTING)
+        self._publish([stat])
+
+    def force_update(self) -> None:
+        """Publish every task now, for a state change that must not wait for the next period."""
+        self.update()
 
     def collect(self) -> list[StatusBuilder]:
         out = []
@@ -156,7 +179,10 @@ class Updater:
         return out
 
     def update(self) -> None:
+        self._publish(self.collect())
+
+    def _publish(self, stats: list[StatusBuilder]) -> None:
         msg = DiagnosticArray()
         msg.header.stamp = self.node.get_clock().now().to_msg()
-        msg.status = [s.to_msg() for s in self.collect()]
+        msg.status = [s.to_msg() for s in stats]
         self._pub.publish(msg)

@@ -117,9 +117,12 @@ class BehaviorNode(Node):
                 self.last_inference_failed = False
             except Exception as exc:  # noqa: BLE001 - bad window/model output/backend failure: report, keep going
                 self.inference_errors += 1
+                newly_failed = not self.last_inference_failed
                 self.last_inference_failed = True
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.get_logger().error(f"behavior inference failed: {exc}", throttle_duration_sec=2.0)
+                if newly_failed:
+                    self.diag.force_update()
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self.enabled = bool(request.data)

@@ -225,10 +225,13 @@ class PolicyNode(Node):
             except Exception as exc:  # noqa: BLE001 - a bad frame/model output must be reported, not kill the worker
                 with self._lock:
                     self.inference_errors += 1
+                    newly_failed = not self.last_inference_failed
                     self.last_inference_failed = True
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     self.scheduler.fault("inference_error")  # neutral now, not after max_action_age
                 self.get_logger().error(f"frame -> chunk failed: {self.last_error}", throttle_duration_sec=2.0)
+                if newly_failed:
+                    self.diag.force_update()
             worker_free = time.perf_counter()
 
     def _infer(self, frame: Image, state: np.ndarray, t_received: float, worker_free: float) -> None:

@@ -109,6 +109,7 @@ class PwmBridgeNode(Node):
         else:
             resp.message = "e-stop released (still disarmed: call bridge/arm)"
             self.get_logger().info(resp.message)
+        self.diag.force_update()
         return resp
 
     def _on_arm(self, req: SetBool.Request, resp: SetBool.Response) -> SetBool.Response:
@@ -210,6 +211,8 @@ class PwmBridgeNode(Node):
             self.link.on_failure(time.monotonic(), reason)
         self.version = None
         self.telemetry = None  # a reconnect must not report the old connection's state
+        if port is not None:
+            self.diag.force_update()  # link lost: the monitor hears it now, not at the next period
 
     def _reader_loop(self) -> None:
         while self._running:
