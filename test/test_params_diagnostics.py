@@ -5,8 +5,17 @@ import pytest
 from rclpy.parameter import Parameter
 
 from edge_inference.core.config_fields import ParameterError, config_from_dict, param
-from edge_inference.ros.diagnostics import (ERROR, NO_MESSAGE, OK, STARTING, WARN, FrequencyTask, LatencyTask,
-                                           StatusBuilder, Updater)
+from edge_inference.ros.diagnostics import (
+    ERROR,
+    NO_MESSAGE,
+    OK,
+    STARTING,
+    WARN,
+    FrequencyTask,
+    LatencyTask,
+    StatusBuilder,
+    Updater,
+)
 from edge_inference.ros.params import declare_params
 
 
