@@ -24,51 +24,84 @@ DEFAULT_IMAGE_FEATURE = "observation.images.front"
 
 @dataclass
 class ACTConfig:
-    # --- input / output structure ----------------------------------------------------------------
-    image_size: tuple[int, int] = field(default=(360, 640), metadata={
-        "description": "model input image (H, W), px; the camera frame is resized to it (car: 360x640)"})
-    state_dim: int = field(default=2, metadata={"description": "observation.state size ([steering, throttle])"})
-    action_dim: int = field(default=2, metadata={"description": "action size ([steering, throttle])"})
-    action_names: list[str] = field(default_factory=lambda: ["steering", "throttle"], metadata={
-        "description": "names of the action dims, in order"})
-    image_feature: str = field(default=DEFAULT_IMAGE_FEATURE, metadata={
-        "description": "LeRobot feature key of the (single) camera"})
-    fps: float = field(default=20.0, metadata={
-        "description": "rate of the demonstrations, Hz: consecutive actions of a chunk are 1/fps apart"})
-    n_obs_steps: int = field(default=1, metadata={"description": "observation history; ACT uses 1 only"})
-    chunk_size: int = field(default=32, metadata={"description": "actions predicted per inference (car: 32)"})
-    n_action_steps: int = field(default=32, metadata={
-        "description": "actions executed from each chunk before predicting again (<= chunk_size)"})
+    """ACT hyperparameters, with LeRobot's field names and defaults unless noted.
+
+    Validated exhaustively in ``__post_init__`` (LeRobot checks a few fields; a bad
+    checkpoint here fails at load with the field's name, not on the first frame).
+
+    Args:
+        Input / output structure:
+            image_size: model input image (H, W), px; the camera frame is resized to it (car: 360x640).
+            state_dim: observation.state size ([steering, throttle]).
+            action_dim: action size ([steering, throttle]).
+            action_names: names of the action dims, in order.
+            image_feature: LeRobot feature key of the (single) camera.
+            fps: rate of the demonstrations, Hz: consecutive actions of a chunk are 1/fps apart.
+            n_obs_steps: observation history; ACT uses 1 only.
+            chunk_size: actions predicted per inference (car: 32).
+            n_action_steps: actions executed from each chunk before predicting again (<= chunk_size).
+            normalization_mapping: normalization per feature type: MEAN_STD, MIN_MAX or IDENTITY.
+        Architecture:
+            vision_backbone: torchvision ResNet name.
+            pretrained_backbone_weights: torchvision weights LeRobot starts from (we cannot download them:
+                informational).
+            replace_final_stride_with_dilation: layer4 dilation instead of stride: 2x larger feature map.
+            pre_norm: LayerNorm before (True) or after each block.
+            dim_model: transformer width D.
+            n_heads: attention heads; must divide dim_model.
+            dim_feedforward: feed-forward hidden size.
+            feedforward_activation: relu, gelu or glu.
+            n_encoder_layers: transformer encoder layers.
+            n_decoder_layers: decoder layers. LeRobot uses 1: the original ACT configured 7, but a bug used
+                only the first (https://github.com/tonyzhaozh/act/issues/25).
+            use_vae: train with the CVAE objective (latent zeros at inference).
+            latent_dim: CVAE latent size.
+            n_vae_encoder_layers: CVAE encoder layers.
+        Inference:
+            temporal_ensemble_coeff: ACT temporal ensembling weight exp(-coeff*i) (paper 0.01); needs
+                n_action_steps == 1.
+        Training:
+            dropout: dropout in the transformer.
+            kl_weight: weight of the KL term when use_vae.
+            optimizer_lr: AdamW learning rate (transformer).
+            optimizer_weight_decay: AdamW weight decay.
+            optimizer_lr_backbone: AdamW learning rate (backbone).
+    """
+
+    # input / output structure
+    image_size: tuple[int, int] = (360, 640)
+    state_dim: int = 2
+    action_dim: int = 2
+    action_names: list[str] = field(default_factory=lambda: ["steering", "throttle"])
+    image_feature: str = DEFAULT_IMAGE_FEATURE
+    fps: float = 20.0
+    n_obs_steps: int = 1
+    chunk_size: int = 32
+    n_action_steps: int = 32
     normalization_mapping: dict[str, str] = field(default_factory=lambda: {
-        "VISUAL": "MEAN_STD", "STATE": "MEAN_STD", "ACTION": "MEAN_STD"}, metadata={
-        "description": "normalization per feature type: MEAN_STD, MIN_MAX or IDENTITY"})
-    # --- architecture ----------------------------------------------------------------------------
-    vision_backbone: str = field(default="resnet18", metadata={"description": "torchvision ResNet name"})
-    pretrained_backbone_weights: str | None = field(default="ResNet18_Weights.IMAGENET1K_V1", metadata={
-        "description": "torchvision weights LeRobot starts from (we cannot download them: informational)"})
-    replace_final_stride_with_dilation: bool = field(default=False, metadata={
-        "description": "layer4 dilation instead of stride: 2x larger feature map"})
-    pre_norm: bool = field(default=False, metadata={"description": "LayerNorm before (True) or after each block"})
-    dim_model: int = field(default=512, metadata={"description": "transformer width D"})
-    n_heads: int = field(default=8, metadata={"description": "attention heads; must divide dim_model"})
-    dim_feedforward: int = field(default=3200, metadata={"description": "feed-forward hidden size"})
-    feedforward_activation: str = field(default="relu", metadata={"description": "relu, gelu or glu"})
-    n_encoder_layers: int = field(default=4, metadata={"description": "transformer encoder layers"})
-    n_decoder_layers: int = field(default=1, metadata={
-        "description": "decoder layers (LeRobot 1; the paper's 7 had only the first one used)"})
-    use_vae: bool = field(default=True, metadata={
-        "description": "train with the CVAE objective (latent zeros at inference)"})
-    latent_dim: int = field(default=32, metadata={"description": "CVAE latent size"})
-    n_vae_encoder_layers: int = field(default=4, metadata={"description": "CVAE encoder layers"})
-    # --- inference ------------------------------------------------------------------------------
-    temporal_ensemble_coeff: float | None = field(default=None, metadata={
-        "description": "ACT temporal ensembling weight exp(-coeff*i) (paper 0.01); needs n_action_steps == 1"})
-    # --- training --------------------------------------------------------------------------------
-    dropout: float = field(default=0.1, metadata={"description": "dropout in the transformer"})
-    kl_weight: float = field(default=10.0, metadata={"description": "weight of the KL term when use_vae"})
-    optimizer_lr: float = field(default=1e-5, metadata={"description": "AdamW learning rate (transformer)"})
-    optimizer_weight_decay: float = field(default=1e-4, metadata={"description": "AdamW weight decay"})
-    optimizer_lr_backbone: float = field(default=1e-5, metadata={"description": "AdamW learning rate (backbone)"})
+        "VISUAL": "MEAN_STD", "STATE": "MEAN_STD", "ACTION": "MEAN_STD"})
+    # architecture
+    vision_backbone: str = "resnet18"
+    pretrained_backbone_weights: str | None = "ResNet18_Weights.IMAGENET1K_V1"
+    replace_final_stride_with_dilation: bool = False
+    pre_norm: bool = False
+    dim_model: int = 512
+    n_heads: int = 8
+    dim_feedforward: int = 3200
+    feedforward_activation: str = "relu"
+    n_encoder_layers: int = 4
+    n_decoder_layers: int = 1
+    use_vae: bool = True
+    latent_dim: int = 32
+    n_vae_encoder_layers: int = 4
+    # inference
+    temporal_ensemble_coeff: float | None = None
+    # training
+    dropout: float = 0.1
+    kl_weight: float = 10.0
+    optimizer_lr: float = 1e-5
+    optimizer_weight_decay: float = 1e-4
+    optimizer_lr_backbone: float = 1e-5
 
     def __post_init__(self) -> None:
         self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]

@@ -271,7 +271,31 @@ def feature_map_size(image_size: tuple[int, int]) -> tuple[int, int]:
 
 # ------------------------------------------------------------------------------------------ model
 class ACT(nn.Module):
-    """The network on normalized inputs: LeRobot's ``ACTPolicy.model`` (hence the ``model.`` prefix)."""
+    """The network on normalized inputs: LeRobot's ``ACTPolicy.model`` (hence the ``model.`` prefix).
+
+    Data flow (training adds the CVAE encoder on the left; at inference the latent is zeros)::
+
+                                   image (B, 3, H, W)        state (B, S)
+                                          |                      |
+                                  ResNet backbone            Linear -> (1, B, D)
+                                   (B, 512, h, w)                |
+                                  1x1 conv -> (h*w, B, D)        |
+        [actions, state] -> CVAE encoder -> latent z -> Linear -> (1, B, D)
+              (training only)                  |
+                   tokens = [z, state, h*w image features]  (2 + h*w, B, D)
+                   + 1D (z, state) / 2D sinusoidal (image) position embeddings
+                                          |
+                               transformer encoder (n_encoder_layers)
+                                          |
+            decoder queries: zeros + learned decoder_pos_embed (chunk, B, D)
+                                          |
+                               transformer decoder (n_decoder_layers)
+                                          |
+                         action_head: Linear -> actions (B, chunk, A)
+
+    One decoder layer, as LeRobot: the original ACT configured 7 but a bug used only the
+    first (https://github.com/tonyzhaozh/act/issues/25).
+    """
 
     def __init__(self, config: ACTConfig, trainable_backbone_norm: bool = False):
         super().__init__()
@@ -474,23 +498,3 @@ def backbone_module(full: ACTInferenceModule) -> ACTBackboneModule:
 def head_module(full: ACTInferenceModule) -> ACTHeadModule:
     """(features, state) -> actions (see ``ACTHeadModule``)."""
     return ACTHeadModule(full)
-
-
-# ------------------------------------------------------------------------------------- training
-def act_loss(model: ACT, config: ACTConfig, image_n: Tensor, state_n: Tensor, actions_n: Tensor,
-             action_is_pad: Tensor) -> tuple[Tensor, dict[str, float]]:
-    """LeRobot's ACT objective on normalized tensors: masked L1 on the chunk (+ kl_weight·KL with the CVAE)."""
-    features = model.backbone(image_n)
-    if config.use_vae:
-        latent, mu, log_sigma_x2 = model.encode_latent(state_n, actions_n, action_is_pad)
-    else:
-        latent = mu = log_sigma_x2 = None
-    pred = model.forward_from_features(features, state_n, latent)  # (B, chunk, A)
-    l1 = (F.l1_loss(pred, actions_n, reduction="none") * ~action_is_pad.unsqueeze(-1)).mean()
-    info = {"l1_loss": float(l1.detach())}
-    loss = l1
-    if mu is not None:
-        kld = (-0.5 * (1 + log_sigma_x2 - mu.pow(2) - log_sigma_x2.exp())).sum(-1).mean()
-        info["kld_loss"] = float(kld.detach())
-        loss = l1 + kld * config.kl_weight
-    return loss, info

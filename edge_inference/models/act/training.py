@@ -12,39 +12,75 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from edge_inference.models.act.configuration_act import ACTION, OBS_STATE, ACTConfig
 from edge_inference.models.act.dataset import Demonstrations
-from edge_inference.models.act.modeling_act import ACT, Normalization, act_loss
+from edge_inference.models.act.modeling_act import ACT, Normalization
 
 PROGRESS_PERIOD_S = 30.0  # a progress line at least this often inside an epoch
 
 
+def act_loss(model: ACT, config: ACTConfig, image_n: Tensor, state_n: Tensor, actions_n: Tensor,
+             action_is_pad: Tensor) -> tuple[Tensor, dict[str, float]]:
+    """LeRobot's ACT objective on normalized tensors: masked L1 on the chunk (+ kl_weight·KL with the CVAE)."""
+    features = model.backbone(image_n)
+    if config.use_vae:
+        latent, mu, log_sigma_x2 = model.encode_latent(state_n, actions_n, action_is_pad)
+    else:
+        latent = mu = log_sigma_x2 = None
+    pred = model.forward_from_features(features, state_n, latent)  # (B, chunk, A)
+    l1 = (F.l1_loss(pred, actions_n, reduction="none") * ~action_is_pad.unsqueeze(-1)).mean()
+    info = {"l1_loss": float(l1.detach())}
+    loss = l1
+    if mu is not None:
+        # KL(q(z|x) || N(0, I)) summed over the latent dims, averaged over the batch, as LeRobot does
+        # (closed form: App. B of https://arxiv.org/abs/1312.6114).
+        kld = (-0.5 * (1 + log_sigma_x2 - mu.pow(2) - log_sigma_x2.exp())).sum(-1).mean()
+        info["kld_loss"] = float(kld.detach())
+        loss = l1 + kld * config.kl_weight
+    return loss, info
+
+
 @dataclass
 class TrainConfig:
-    epochs: int = field(default=20, metadata={"description": "passes over the training frames"})
-    batch_size: int = field(default=32, metadata={"description": "frames per optimizer step"})
-    lr: float = field(default=1e-4, metadata={"description": "AdamW learning rate, transformer and backbone"})
-    weight_decay: float = field(default=1e-4, metadata={"description": "AdamW weight decay"})
-    val_fraction: float = field(default=0.1, metadata={"description": "contiguous tail held out for validation"})
-    augment: bool = field(default=True, metadata={"description": "brightness/contrast jitter and ±4 % shifts"})
-    device: str = field(default="auto", metadata={"description": "auto | cpu | cuda"})
-    seed: int = field(default=0, metadata={"description": "shuffling and init seed"})
-    max_steps: int | None = field(default=None, metadata={"description": "stop after this many steps (tests)"})
-    state_dropout: float = field(default=0.0, metadata={
-        "description": "fraction of training frames whose state input is replaced by 0 (the after-a-pause "
-                       "state), so the camera, not a rare all-zero state, decides what to do then"})
-    flip_steering: bool = field(default=False, metadata={
-        "description": "mirror half the frames left-right and negate steering (action/state dim 0): a track "
-                       "turns both ways; needs action_names[0] == 'steering', +steering = left"})
-    use_state: bool = field(default=True, metadata={
-        "description": "False: image-only policy (state zeroed in training, its input weights zeroed after), "
-                       "to measure what the camera alone contributes"})
+    """How ``train_act`` trains (LeRobot's objective; the recipe differences are in the module docstring).
+
+    Args:
+        epochs: passes over the training frames.
+        batch_size: frames per optimizer step.
+        lr: AdamW learning rate, transformer and backbone.
+        weight_decay: AdamW weight decay.
+        val_fraction: contiguous tail held out for validation.
+        augment: brightness/contrast jitter and ±4 % shifts.
+        device: auto | cpu | cuda.
+        seed: shuffling and init seed.
+        max_steps: stop after this many steps (tests).
+        state_dropout: fraction of training frames whose state input is replaced by 0 (the after-a-pause
+            state), so the camera, not a rare all-zero state, decides what to do then.
+        flip_steering: mirror half the frames left-right and negate steering (action/state dim 0): a track
+            turns both ways; needs action_names[0] == 'steering', +steering = left.
+        use_state: False: image-only policy (state zeroed in training, its input weights zeroed after), to
+            measure what the camera alone contributes.
+    """
+
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.1
+    augment: bool = True
+    device: str = "auto"
+    seed: int = 0
+    max_steps: int | None = None
+    state_dropout: float = 0.0
+    flip_steering: bool = False
+    use_state: bool = True
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
