@@ -100,6 +100,35 @@ def check(root: str, repo_id: str, reference: str | None, steps: int, batch_size
                    f"decoded frames vs source: mean abs error max {max(maes):.2f}, mean {np.mean(maes):.2f} "
                    f"(0..255, tolerance {PIXEL_MAE_TOLERANCE})")
 
+    # stats of the vector features, recomputed by LeRobot's own compute_stats on the same rows
+    from lerobot.datasets.compute_stats import aggregate_stats, get_feature_stats
+
+    table = {k: np.asarray(hf[k]) for k in ("observation.state", "action", "timestamp", "frame_index", "index")}
+    import pyarrow.parquet as pq
+
+    ep_rows = [r for f in sorted((Path(root) / "meta" / "episodes").glob("*/*.parquet"))
+               for r in pq.read_table(f).to_pylist()]  # LeRobot's load_episodes drops the stats/ columns
+    def gap(a, b, lo, hi, stat):
+        """|a - b| over a tolerance: 1e-4, or for quantiles 1.5 histogram bins (LeRobot bins [min, max] in
+        5000 in the input dtype, float32 here; float64 edges put boundary values one bin over)."""
+        tol = np.maximum(1.5 * (np.asarray(hi, np.float64) - lo) / 5000, 1e-4) if stat.startswith("q") else 1e-4
+        return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)) / tol))
+
+    ep_stats, worst = [], 0.0
+    for e in ep_rows:
+        rows = slice(e["dataset_from_index"], e["dataset_to_index"])
+        mine = {k: {s: np.asarray(e[f"stats/{k}/{s}"]) for s in stats[k]} for k in table}
+        theirs = {k: get_feature_stats(v[rows].astype(np.float32 if v.dtype.kind == "f" else v.dtype),
+                                       axis=0, keepdims=v.ndim == 1) for k, v in table.items()}
+        ep_stats.append(theirs)
+        worst = max([worst] + [gap(v, mine[k][s], mine[k]["min"], mine[k]["max"], s)
+                               for k in table for s, v in theirs[k].items()])
+    expect(worst <= 1.0, f"episode stats (min/max/mean/std/count/q01..q99 of state, action, timestamp, frame_index, "
+           f"index) vs lerobot get_feature_stats on the same rows: worst diff {worst:.2f} x tolerance")
+    agg = aggregate_stats(ep_stats)
+    worst = max(gap(agg[k][s], stats[k][s], stats[k]["min"], stats[k]["max"], s) for k in table for s in agg[k])
+    expect(worst <= 1.0, f"stats.json vs lerobot aggregate_stats of those: worst diff {worst:.2f} x tolerance")
+
     # one ACT training step as lerobot-train does it (make_policy, processors, DataLoader, AdamW)
     meta = LeRobotDatasetMetadata(repo_id, root=root)
     features = dataset_to_policy_features(meta.features)
