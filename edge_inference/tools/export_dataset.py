@@ -38,7 +38,7 @@ class ExportSummary:
     dropped: int = 0  # source frames not written (resampling)
     duplicated: int = 0  # extra copies of source frames (resampling)
     max_timing_error_ms: float = 0.0  # written timestamp vs the frame's real time, within its episode
-    duration_s: float = 0.0  # driving time covered by the episodes
+    duration_s: float = 0.0  # recorded driving time the episodes cover (first to last frame, + 1 period each)
     state_source: list[str] = field(default_factory=list)
     seconds: float = 0.0
     bytes: int = 0
@@ -159,9 +159,9 @@ def export_bags(bags: list[Path], out: Path, task: str, repo_id: str, fps: int |
                 real = (stamps - stamps[0]) / 1e9
                 summary.max_timing_error_ms = max(summary.max_timing_error_ms,
                                                   float(np.max(np.abs(written - real))) * 1e3)
-                summary.duration_s += len(pos) / summary.fps
+                summary.duration_s += real[-1] + 1.0 / summary.fps  # recorded time the episode covers
 
-                def frames(pos=pos):
+                def frames(pos=pos, feeder=feeder):
                     nonlocal done, last_print
                     for p in pos:
                         yield feeder.get(int(p))
@@ -230,5 +230,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{args.out}: {summary.as_text()}")
+    if args.fps is None and summary.max_timing_error_ms > 1000.0 / summary.fps:
+        print(f"warning: within episodes, frames are up to {summary.max_timing_error_ms / 1000:.2f} s off the even "
+              f"{summary.fps} fps spacing LeRobot assumes (pauses shorter than --gap {args.gap} s, dropped or "
+              f"deleted frames); --fps {summary.fps} resamples to real time", file=sys.stderr)
     print(f"train with: lerobot-train --policy.type=act --dataset.repo_id={repo_id} --dataset.root={args.out}")
     return 0
