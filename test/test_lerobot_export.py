@@ -15,11 +15,11 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 av = pytest.importorskip("av")
 
-from edge_inference import bag_io  # noqa: E402
 from edge_inference.cli import main  # noqa: E402
+from edge_inference.core import bag_io  # noqa: E402
 from edge_inference.datasets import lerobot_v3 as lr  # noqa: E402
+from edge_inference.datasets.lerobot_export import export_bags, resample  # noqa: E402
 from edge_inference.models.act.dataset import align_samples, load_any, load_bag  # noqa: E402
-from edge_inference.tools.export_dataset import export_bags, resample  # noqa: E402
 
 H, W = 48, 64
 T0 = 1_700_000_000_000_000_000

@@ -1,23 +1,14 @@
-"""`edge-inference export-dataset`: rosbag2 drives -> a LeRobotDataset v3.0 (LeRobot 0.4.x).
+"""rosbag2 drives -> LeRobotDataset v3.0: the library behind `edge-inference export-dataset`.
 
-Takes bags from `record`, `import-tub` or `gen-demos` and writes a folder that
-`lerobot-train --dataset.root=OUT --dataset.repo_id=REPO_ID` (and `train-act --data OUT`)
-trains on: one camera video, observation.state and action = [steering, throttle].
-
-Frames get their state and action by the same rule as `train-act` (``align_samples`` in
-models/act/dataset.py): action = the command stamped nearest the frame, state = the applied
-command at/before it (neutral after a pause). Episodes split at pauses longer than --gap and
-between bags (sessions). LeRobot stores an integer fps and evenly spaced frames: without
---fps each frame is kept once at the recording's rounded rate (the timing jitter this
-hides is reported); with --fps each episode is resampled to that rate (nearest frame),
-and the frames dropped / duplicated are reported.
-
-The folder is written beside OUT under a temporary name, checked, then renamed; an
-existing OUT is refused. LeRobot itself is not needed (pyarrow + PyAV).
+Each bag is read twice: stamps first (``read_bag_alignment``, the alignment train-act uses),
+then the frames, streamed in written order straight into the encoder. Episodes are the
+alignment's segments (pauses > gap) and never span two bags (sessions). Without ``fps`` every
+frame is written once at the rounded recorded rate; with ``fps`` each episode is resampled to
+that rate (nearest frame) and the frames dropped / duplicated are counted. The folder is
+written beside the target, checked (``check_dataset``), then renamed.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -82,7 +73,7 @@ class _FrameFeeder:
     decoding only needed frames and holding only those that arrive before their turn."""
 
     def __init__(self, bag: Path, image_topic: str, aligned, uses: np.ndarray):
-        from edge_inference.bag_io import read_bag
+        from edge_inference.core.bag_io import read_bag
 
         self._messages = (m.msg for m in read_bag(bag, topics=[image_topic.lstrip("/")]))
         self._position = np.empty(len(aligned), np.int64)
@@ -92,7 +83,7 @@ class _FrameFeeder:
         self._held: dict[int, np.ndarray] = {}
 
     def get(self, pos: int) -> np.ndarray:
-        from edge_inference.bag_io import image_to_rgb
+        from edge_inference.core.bag_io import image_to_rgb
 
         while pos not in self._held:
             try:
@@ -114,7 +105,7 @@ def export_bags(bags: list[Path], out: Path, task: str, repo_id: str, fps: int |
     """Write ``out`` (must not exist) from ``bags``; returns the summary. Raises ValueError on bad input."""
     import shutil
 
-    from edge_inference.bag_io import image_to_rgb
+    from edge_inference.core.bag_io import image_to_rgb
     from edge_inference.datasets import lerobot_v3 as lr
     from edge_inference.models.act.dataset import read_bag_alignment
 
@@ -192,47 +183,3 @@ def export_bags(bags: list[Path], out: Path, task: str, repo_id: str, fps: int |
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return summary
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("export-dataset", help="rosbag2 drives -> LeRobotDataset v3.0 (lerobot-train input)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("bags", nargs="+", type=Path, metavar="BAG", help="rosbag2 folder(s); each is its own session")
-    p.add_argument("--out", required=True, type=Path, help="new dataset folder (must not exist)")
-    p.add_argument("--task", default="drive the track", help="task text stored in meta/tasks.parquet")
-    p.add_argument("--repo-id", default=None, help="Hub-style name, e.g. me/rc_car_track (default: local/<out name>)")
-    p.add_argument("--fps", type=int, default=None,
-                   help="resample every episode to this rate (default: keep every frame, rounded recorded rate)")
-    p.add_argument("--gap", type=float, default=1.0, help="a pause longer than this (s) starts a new episode")
-    p.add_argument("--camera", default="front", help="camera name: feature observation.images.<camera>")
-    p.add_argument("--vcodec", default="libsvtav1", choices=["libsvtav1", "h264"],
-                   help="AV1 (SVT-AV1, LeRobot's default) or H.264 (libx264)")
-    p.add_argument("--robot-type", default="rc_car")
-    p.add_argument("--image-topic", default="camera/image_raw")
-    p.add_argument("--command-topic", default="vehicle/command")
-    p.add_argument("--state-topic", default="vehicle/state")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    from edge_inference.bag_io import BagError
-
-    if args.fps is not None and args.fps <= 0:
-        print("error: --fps must be positive", file=sys.stderr)
-        return 2
-    repo_id = args.repo_id or f"local/{args.out.name}"
-    try:
-        summary = export_bags(args.bags, args.out, args.task, repo_id, args.fps, args.gap, args.camera,
-                              args.vcodec, args.robot_type, args.image_topic, args.command_topic, args.state_topic,
-                              progress=not args.quiet)
-    except (ValueError, BagError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"{args.out}: {summary.as_text()}")
-    if args.fps is None and summary.max_timing_error_ms > 1000.0 / summary.fps:
-        print(f"warning: within episodes, frames are up to {summary.max_timing_error_ms / 1000:.2f} s off the even "
-              f"{summary.fps} fps spacing LeRobot assumes (pauses shorter than --gap {args.gap} s, dropped or "
-              f"deleted frames); --fps {summary.fps} resamples to real time", file=sys.stderr)
-    print(f"train with: lerobot-train --policy.type=act --dataset.repo_id={repo_id} --dataset.root={args.out}")
-    return 0
