@@ -10,6 +10,7 @@ written beside the target, checked (``check_dataset``), then renamed.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -103,8 +104,6 @@ def export_bags(bags: list[Path], out: Path, task: str, repo_id: str, fps: int |
                 image_topic: str = "camera/image_raw", command_topic: str = "vehicle/command",
                 state_topic: str = "vehicle/state", progress: bool = True) -> ExportSummary:
     """Write ``out`` (must not exist) from ``bags``; returns the summary. Raises ValueError on bad input."""
-    import shutil
-
     from edge_inference.core.bag_io import image_to_rgb
     from edge_inference.datasets import lerobot_v3 as lr
     from edge_inference.models.act.dataset import read_bag_alignment

@@ -140,19 +140,17 @@ def image_stats(frames: np.ndarray) -> dict[str, np.ndarray]:
 def aggregate_stats(per_episode: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Episode stats of one feature -> dataset stats (LeRobot ``aggregate_feature_stats``): min/max
     over episodes, count-weighted mean, pooled variance, count-weighted mean of each quantile."""
-    counts = np.stack([s["count"] for s in per_episode]).astype(np.float64)  # (E, 1)
-    means = np.stack([s["mean"] for s in per_episode])
-    w = counts.reshape(counts.shape + (1,) * (means.ndim - counts.ndim))
-    total = counts.sum(0)
-    mean = (means * w).sum(0) / total.reshape(total.shape + (1,) * (means.ndim - 1 - total.ndim))
-    var = ((np.stack([s["std"] for s in per_episode]) ** 2 + (means - mean) ** 2) * w).sum(0) / \
-        total.reshape(total.shape + (1,) * (means.ndim - 1 - total.ndim))
+    counts = np.stack([s["count"] for s in per_episode])  # (E, 1)
+    means = np.stack([s["mean"] for s in per_episode])  # (E, *stat shape)
+    w = counts.astype(np.float64).reshape(counts.shape + (1,) * (means.ndim - counts.ndim))
+    total = w.sum(0)  # broadcasts against one stat
+    mean = (means * w).sum(0) / total
+    var = ((np.stack([s["std"] for s in per_episode]) ** 2 + (means - mean) ** 2) * w).sum(0) / total
     out = {"min": np.min([s["min"] for s in per_episode], 0), "max": np.max([s["max"] for s in per_episode], 0),
-           "mean": mean, "std": np.sqrt(var), "count": total.astype(np.int64)}
+           "mean": mean, "std": np.sqrt(var), "count": counts.sum(0)}
     for q in QUANTILES:
         key = f"q{int(q * 100):02d}"
-        out[key] = (np.stack([s[key] for s in per_episode]) * w).sum(0) / \
-            total.reshape(total.shape + (1,) * (means.ndim - 1 - total.ndim))
+        out[key] = (np.stack([s[key] for s in per_episode]) * w).sum(0) / total
     return out
 
 
@@ -499,8 +497,11 @@ def load_lerobot_v3(root: str | Path, image_size: tuple[int, int] | None = None,
         if name not in info["features"]:
             raise LeRobotFormatError(f"{root}: feature {name} missing")
     data = [pq.read_table(p) for p in sorted((root / "data").glob("chunk-*/file-*.parquet"))]
-    cols = {c: np.concatenate([t.column(c).to_numpy() if c not in ("observation.state", "action") else
-                               np.stack(t.column(c).to_pylist()) for t in data])
+    def column(table, name: str) -> np.ndarray:  # fixed-size lists -> (N, D)
+        col = table.column(name).combine_chunks()
+        return col.flatten().to_numpy().reshape(len(col), -1) if hasattr(col, "flatten") else col.to_numpy()
+
+    cols = {c: np.concatenate([column(t, c) for t in data])
             for c in ("observation.state", "action", "timestamp", "episode_index", "index")}
     order = np.argsort(cols["index"], kind="stable")
     cols = {c: v[order] for c, v in cols.items()}
