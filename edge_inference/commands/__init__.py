@@ -8,7 +8,7 @@ what the tests import.
 
 FAMILIES: dict[str, list[str]] = {
     "run": ["up", "demo", "drive_sim", "record", "top"],
-    "train": ["train_act", "train_fsq", "train_sim_policy", "gen_demos"],
+    "train": ["train_act", "train_fsq", "train_sim_policy", "gen_demos", "export_dataset"],
     "deploy": ["export", "quantize", "hailo_compile", "hailo_verify"],
     "evaluate": ["eval", "import_tub", "import_hapt"],
     "bench": ["bench", "bench_bridge", "bench_sim", "bench_monitor"],

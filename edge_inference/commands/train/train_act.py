@@ -1,7 +1,8 @@
 """`edge-inference train-act`: train an ACT driving policy, write a LeRobot-format checkpoint.
 
 Data (``--data``, one or more): Donkey Car tub v2 folders (e.g. ../shared/data/donkey/data),
-``gen-demos`` arrays (.npz) or rosbag2 bags (camera/image_raw + vehicle/command [+ vehicle/state]).
+``gen-demos`` arrays (.npz), rosbag2 bags (camera/image_raw + vehicle/command [+ vehicle/state])
+or LeRobotDataset v3.0 folders (``export-dataset`` output; one camera, state/action [steering, throttle]).
 The state input is what the car applied when the frame was taken (see
 ``models/act/dataset.py``). ``--eval-data`` scores the trained policy on an unseen drive
 (first action of each chunk vs the command; constant-mean and hold-previous baselines)
@@ -25,7 +26,7 @@ CALIBRATION_BYTES = 32 * 2**20  # cap on calibration.npz image data
 def register(subparsers) -> None:
     p = subparsers.add_parser("train-act", help="train the ACT driving policy (LeRobot-format checkpoint)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", nargs="+", required=True, help="tub dirs, .npz arrays and/or rosbag2 dirs")
+    p.add_argument("--data", nargs="+", required=True, help="tub dirs, .npz arrays, rosbag2 dirs and/or LeRobotDataset v3.0 dirs")
     p.add_argument("--out", required=True, help="checkpoint directory to write")
     p.add_argument("--eval-data", nargs="*", default=[], help="unseen drive(s) to score after training")
     p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),

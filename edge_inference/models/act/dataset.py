@@ -172,57 +172,111 @@ def load_npz(path: str | Path, image_size: tuple[int, int] | None, fit: str = "r
     return Demonstrations(images, states, actions, segments, fps, names, str(path))
 
 
+@dataclass
+class AlignedSamples:
+    """Camera frames of one recording with the state and action each frame is trained on.
+
+    The one alignment rule, shared by ``train-act`` (``load_bag``) and ``export-dataset``:
+    frames in header-stamp order; action = the command stamped nearest the frame; state =
+    the latest ``vehicle/state`` stamped at or before the frame when the bag has one for
+    every frame, else the previous frame's command, 0 (neutral) at each segment start;
+    segments split at pauses > ``gap_s`` and time jumps back.
+    """
+
+    stamps_ns: np.ndarray  # (N,) int64 frame header stamps, ascending
+    order: np.ndarray  # (N,) int64: sample i is the order[i]-th image message as read
+    states: np.ndarray  # (N, 2) float32 [steering, throttle] applied at the frame
+    actions: np.ndarray  # (N, 2) float32 [steering, throttle] commanded at the frame
+    segments: np.ndarray  # (N,) int64 segment ids from 0
+    state_source: str  # "vehicle/state" or "previous command"
+
+    def __len__(self) -> int:
+        return len(self.stamps_ns)
+
+    @property
+    def fps(self) -> float:
+        return _fps(self.stamps_ns, self.segments)
+
+
+def align_samples(frame_t, cmd_t, cmd, state_t=(), state=(), gap_s: float = GAP_S) -> AlignedSamples:
+    """Frame stamps (ns, message order), command stamps + [steering, throttle], optional
+    applied-state stamps + values -> ``AlignedSamples`` (see its docstring for the rule)."""
+    if len(frame_t) < 1 or len(cmd_t) < 1:
+        raise ValueError(f"alignment needs frames and commands (got {len(frame_t)} frames, {len(cmd_t)} commands)")
+    order = np.argsort(np.asarray(frame_t, np.int64), kind="stable")
+    frames = np.asarray(frame_t, np.int64)[order]
+    cmd_t_arr, cmd_arr = np.asarray(cmd_t, np.int64), np.asarray(cmd, np.float32).reshape(len(cmd_t), -1)
+    c_order = np.argsort(cmd_t_arr, kind="stable")
+    cmd_t_arr, cmd_arr = cmd_t_arr[c_order], cmd_arr[c_order]
+    right = np.clip(np.searchsorted(cmd_t_arr, frames), 0, len(cmd_t_arr) - 1)
+    left = np.clip(right - 1, 0, len(cmd_t_arr) - 1)
+    nearest = np.where(np.abs(cmd_t_arr[left] - frames) <= np.abs(cmd_t_arr[right] - frames), left, right)
+    actions = cmd_arr[nearest]
+    segments = segments_from_stamps(frames, gap_s=gap_s)
+    states, source = previous_command_state(actions, segments), "previous command"
+    if len(state_t):
+        s_order = np.argsort(np.asarray(state_t, np.int64), kind="stable")
+        state_t_arr = np.asarray(state_t, np.int64)[s_order]
+        state_arr = np.asarray(state, np.float32).reshape(len(state_t), -1)[s_order]
+        at_or_before = np.searchsorted(state_t_arr, frames, side="right") - 1  # (N,), -1: none yet
+        if np.all(at_or_before >= 0):
+            states, source = state_arr[at_or_before], "vehicle/state"
+    return AlignedSamples(frames, order.astype(np.int64), states.astype(np.float32), actions.astype(np.float32),
+                          segments, source)
+
+
+def read_bag_alignment(path: str | Path, image_topic: str = "camera/image_raw",
+                       command_topic: str = "vehicle/command", state_topic: str = "vehicle/state",
+                       gap_s: float = GAP_S, on_image=None) -> AlignedSamples:
+    """One pass over a rosbag2: stamps of camera frames, commands and applied states -> ``align_samples``.
+
+    ``on_image(msg)`` is called with each image message in read order (``load_bag`` keeps
+    the frames; ``export-dataset`` reads only stamps here and the frames in a second pass).
+    """
+    from edge_inference.core.bag_io import read_bag, stamp_ns
+
+    image, command = image_topic.lstrip("/"), command_topic.lstrip("/")
+    frame_t, cmd_t, cmd, state_t, state = [], [], [], [], []
+    for m in read_bag(path, topics=[image, command, state_topic.lstrip("/")]):
+        topic, t = m.topic.lstrip("/"), stamp_ns(m.msg.header)
+        if topic == image:
+            frame_t.append(t)
+            if on_image is not None:
+                on_image(m.msg)
+        elif topic == command:
+            cmd_t.append(t)
+            cmd.append([float(m.msg.steering), float(m.msg.throttle)])
+        else:
+            state_t.append(t)
+            state.append([float(m.msg.steering), float(m.msg.throttle)])
+    if len(frame_t) < 2 or not cmd:
+        raise ValueError(f"bag {path}: needs {image_topic} frames and {command_topic} commands "
+                         f"(found {len(frame_t)} frames, {len(cmd)} commands)")
+    return align_samples(frame_t, cmd_t, cmd, state_t, state, gap_s)
+
+
 def load_bag(path: str | Path, image_size: tuple[int, int] | None, fit: str = "resize",
              image_topic: str = "camera/image_raw", command_topic: str = "vehicle/command",
              state_topic: str = "vehicle/state") -> Demonstrations:
     """rosbag2 (MCAP or sqlite3): each camera frame with the nearest command as its action.
 
     The state is the latest ``vehicle/state`` [steering, throttle] stamped at or before the
-    frame (header stamps, not log order) when the bag has it, else the previous frame's command.
+    frame (header stamps, not log order) when the bag has it, else the previous frame's command
+    (``align_samples``, shared with ``export-dataset``).
     """
-    from edge_inference.core.bag_io import image_to_rgb, read_bag, stamp_ns
+    from edge_inference.core.bag_io import image_to_rgb
 
-    bare = {t.lstrip("/") for t in (image_topic, command_topic, state_topic)}
-    frames, frame_t = [], []
-    cmd_t, cmd, state_t, state = [], [], [], []
-    for m in read_bag(path, topics=list(bare)):
-        topic, t = m.topic.lstrip("/"), stamp_ns(m.msg.header)
-        if topic == image_topic.lstrip("/"):
-            frames.append(_resize(image_to_rgb(m.msg), image_size, fit))
-            frame_t.append(t)
-        elif topic == command_topic.lstrip("/"):
-            cmd_t.append(t)
-            cmd.append([float(m.msg.steering), float(m.msg.throttle)])
-        else:
-            state_t.append(t)
-            state.append([float(m.msg.steering), float(m.msg.throttle)])
-    if len(frames) < 2 or not cmd:
-        raise ValueError(f"bag {path}: needs {image_topic} frames and {command_topic} commands "
-                         f"(found {len(frames)} frames, {len(cmd)} commands)")
-    order = np.argsort(frame_t, kind="stable")
-    frame_t = np.asarray(frame_t, np.int64)[order]
-    cmd_t_arr, cmd_arr = np.asarray(cmd_t, np.int64), np.asarray(cmd, np.float32)
-    c_order = np.argsort(cmd_t_arr, kind="stable")
-    cmd_t_arr, cmd_arr = cmd_t_arr[c_order], cmd_arr[c_order]
-    right = np.clip(np.searchsorted(cmd_t_arr, frame_t), 0, len(cmd_t_arr) - 1)
-    left = np.clip(right - 1, 0, len(cmd_t_arr) - 1)
-    nearest = np.where(np.abs(cmd_t_arr[left] - frame_t) <= np.abs(cmd_t_arr[right] - frame_t), left, right)
-    actions = cmd_arr[nearest]
-    segments = segments_from_stamps(frame_t)
-    states = previous_command_state(actions, segments)
-    if state:
-        s_order = np.argsort(state_t, kind="stable")
-        state_t_arr, state_arr = np.asarray(state_t, np.int64)[s_order], np.asarray(state, np.float32)[s_order]
-        at_or_before = np.searchsorted(state_t_arr, frame_t, side="right") - 1  # (N,), -1: none yet
-        if np.all(at_or_before >= 0):
-            states = state_arr[at_or_before]
-    return Demonstrations(np.stack([frames[i] for i in order]), states, actions, segments, _fps(frame_t, segments),
-                          ["steering", "throttle"], str(path))
+    frames = []
+    aligned = read_bag_alignment(path, image_topic, command_topic, state_topic,
+                                 on_image=lambda msg: frames.append(_resize(image_to_rgb(msg), image_size, fit)))
+    return Demonstrations(np.stack([frames[i] for i in aligned.order]), aligned.states, aligned.actions,
+                          aligned.segments, aligned.fps, ["steering", "throttle"], str(path))
 
 
 def load_any(paths: list[str | Path], image_size: tuple[int, int] | None, fit: str = "resize",
              limit: int | None = None) -> Demonstrations:
-    """Dispatch on what each path is: tub folder (manifest.json), .npz, or rosbag2 (metadata.yaml / .mcap / .db3)."""
+    """Dispatch on what each path is: tub folder (manifest.json), .npz, rosbag2 (metadata.yaml / .mcap / .db3)
+    or LeRobotDataset v3.0 folder (meta/info.json, e.g. written by ``export-dataset``)."""
     parts = []
     for raw in paths:
         p = Path(raw)
@@ -234,8 +288,13 @@ def load_any(paths: list[str | Path], image_size: tuple[int, int] | None, fit: s
             parts.append(load_npz(p, image_size, fit))
         elif (p.is_dir() and (p / "metadata.yaml").is_file()) or p.suffix in (".mcap", ".db3"):
             parts.append(load_bag(p, image_size, fit))
+        elif p.is_dir() and (p / "meta" / "info.json").is_file():
+            from edge_inference.datasets.lerobot_v3 import load_lerobot_v3
+
+            parts.append(load_lerobot_v3(p, image_size, fit))
         else:
-            raise ValueError(f"{p}: not a Donkey tub (manifest.json), .npz arrays or a rosbag2 bag (metadata.yaml)")
+            raise ValueError(f"{p}: not a Donkey tub (manifest.json), .npz arrays, a rosbag2 bag (metadata.yaml) "
+                             f"or a LeRobotDataset v3.0 (meta/info.json)")
         if limit is not None and not (p.is_dir() and (p / "manifest.json").is_file()):
             parts[-1] = parts[-1].subset(np.arange(min(limit, len(parts[-1]))))
     return concatenate(parts)
