@@ -68,3 +68,25 @@ def test_int8_policy_laps_through_the_real_nodes():
     assert score["laps_completed"] == 1 and score["off_track_events"] == 0, score
     assert score["control_rate_hz"] > 20.0
     assert score["e2e_latency_ms"]["p50"] is not None and score["model_latency_ms"]["p50"] < 50.0
+
+
+def test_demo_builds_a_lerobot_act_that_the_runners_load(tmp_path):
+    """`make demo` on a fresh clone builds its ACT (gen-demos -> train-act -> export -> quantize)."""
+    pytest.importorskip("torch", reason="building the demo's ACT needs torch (dev profile)")
+    from edge_inference.backends.runners import create_policy_runner
+    from edge_inference.commands.run.demo import ACT_IMAGE, build_act
+    from edge_inference.sim.demo_models import find_model
+
+    act = build_act(tmp_path, max_steps=15, episodes=1)  # fewest steps whose int8 model passes the gate
+    assert find_model(tmp_path, "act") == act
+    config = json.loads((act / "config.json").read_text())
+    assert config["type"] == "act" and config["vision_backbone"] == "resnet18"  # LeRobot's config.json
+    assert (act / "model.safetensors").is_file()
+    for backend in ("onnxruntime-int8", "onnxruntime"):
+        runner = create_policy_runner(act, backend)
+        try:
+            assert (runner.image_height, runner.image_width) == tuple(int(v) for v in ACT_IMAGE)
+            chunk = runner.predict(np.zeros((180, 320, 3), np.uint8), np.zeros(2, np.float32))
+            assert chunk.shape == (16, 2) and np.all(np.isfinite(chunk))
+        finally:
+            runner.close()
