@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edge_inference.core.errors import EdgeInferenceError
+
 #: backend name -> "module:factory"
 BACKENDS = {
     "torch": "edge_inference.backends.torch:TorchBackend",
@@ -40,7 +42,7 @@ MODEL_FILES = {
 }
 
 
-class BackendError(RuntimeError):
+class BackendError(EdgeInferenceError, RuntimeError):
     """A backend that cannot be created or run (missing library, file, bad input)."""
 
 

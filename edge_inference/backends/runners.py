@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 
 from edge_inference.backends import Backend, create_backend
+from edge_inference.core.errors import EdgeInferenceError
 from edge_inference.core.resources import resolve_model_path
 
 DEFAULT_BACKEND = "onnxruntime"
 
 
-class ModelKindError(ValueError):
+class ModelKindError(EdgeInferenceError, ValueError):
     """The model at ``model_path`` is not the kind of model the runner needs."""
 
 

@@ -17,12 +17,14 @@ from typing import Iterator
 
 import numpy as np
 
+from edge_inference.core.errors import EdgeInferenceError
+
 IMAGE_TOPIC = "/camera/image_raw"
 COMMAND_TOPIC = "/vehicle/command"
 RANGE_TOPIC = "/range"
 
 
-class TubError(ValueError):
+class TubError(EdgeInferenceError, ValueError):
     """A folder is not a readable Donkey Car tub v2."""
 
 

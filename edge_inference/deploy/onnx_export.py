@@ -19,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from edge_inference.core.errors import EdgeInferenceError
+
 METADATA_KEY = "edge_inference"
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
 
 
-class ExportParityError(RuntimeError):
+class ExportParityError(EdgeInferenceError, RuntimeError):
     """ONNX outputs differ from torch by more than the tolerance."""
 
 

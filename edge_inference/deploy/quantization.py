@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from edge_inference.core.errors import EdgeInferenceError
 from edge_inference.deploy.onnx_export import onnx_outputs, read_onnx_metadata, write_onnx_metadata
 
 QUANTIZED_OPS = ["Conv", "Gemm", "MatMul"]
 
 
-class QuantizationGateError(RuntimeError):
+class QuantizationGateError(EdgeInferenceError, RuntimeError):
     """The int8 model is not accurate enough against fp32."""
 
 

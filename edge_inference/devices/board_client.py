@@ -10,9 +10,10 @@ import time
 import serial
 
 from edge_inference.core import serial_protocol as sp
+from edge_inference.core.errors import EdgeInferenceError
 
 
-class BoardTimeout(TimeoutError):
+class BoardTimeout(EdgeInferenceError, TimeoutError):
     """The board did not answer in time."""
 
 

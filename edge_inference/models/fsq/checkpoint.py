@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edge_inference.core.errors import EdgeInferenceError
+
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(EdgeInferenceError, ValueError):
     """A checkpoint that cannot be loaded into the configured model."""
 
 
