@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         if is_expected(exc):
             print(f"error: {describe(exc)}", file=sys.stderr)
-            return 2
+            return int(getattr(exc, "exit_code", 2))
         print(f"error: internal error: {one_line(f'{type(exc).__name__}: {exc}', 300)} "
               f"(a bug; run with --debug for the traceback)", file=sys.stderr)
         return 1

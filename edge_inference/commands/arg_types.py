@@ -51,6 +51,14 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def probability(text: str) -> float:
+    """A share in [0, 1] (agreement thresholds)."""
+    value = _number(float, text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value:g}")
+    return value
+
+
 def fraction(text: str) -> float:
     """A fraction in [0, 1)."""
     value = _number(float, text)

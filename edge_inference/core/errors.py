@@ -15,11 +15,28 @@ import zipfile
 
 
 class EdgeInferenceError(Exception):
-    """An expected failure: bad input, missing or damaged file, missing tool. One line, no traceback."""
+    """An expected failure: bad input, missing or damaged file, missing tool. One line, no traceback.
+
+    ``exit_code`` is the CLI's exit status for it (see edge_inference/cli.py).
+    """
+
+    exit_code = 2
 
 
 class UsageError(EdgeInferenceError, ValueError):
     """Options that do not fit together or do not fit the given model/data."""
+
+
+class CheckFailed(EdgeInferenceError):
+    """The command ran, but its result failed its check (parity, accuracy gate, laps): exit 1."""
+
+    exit_code = 1
+
+
+class ToolMissing(EdgeInferenceError):
+    """A required SDK/tool is not installed on this machine (e.g. Hailo's compiler): exit 3."""
+
+    exit_code = 3
 
 
 # Library errors that mean "this file / value is bad", as (module, class name): matched only
@@ -89,6 +106,6 @@ def describe(exc: BaseException) -> str:
     if type(exc).__module__.split(".")[0] == "yaml":
         return one_line(f"invalid YAML: {yaml_problem(exc)}")
     text = str(exc) or type(exc).__name__
-    if not isinstance(exc, EdgeInferenceError):
-        text = f"{text} [{type(exc).__name__}]"
+    if not isinstance(exc, EdgeInferenceError) and type(exc).__module__ != "builtins":
+        text = f"{text} [{type(exc).__name__}]"  # a library's error: say whose
     return one_line(text)

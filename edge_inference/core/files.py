@@ -72,15 +72,16 @@ def load_npz(path: str | Path, required: tuple[str, ...] = (), what: str = "arra
 
 
 class Staging:
-    """A hidden folder beside the outputs; ``commit()`` moves what was written there into place.
+    """A hidden folder beside the output folder; ``commit()`` moves what was written there into place.
 
         with Staging(out_dir) as stage:
-            export(stage.path("model.onnx"))      # written to out_dir/.staging-XXXX/model.onnx
+            export(stage.path("model.onnx"))      # written to <parent>/.<out_dir name>.staging-XXXX/model.onnx
             check(stage.path("model.onnx"))
             stage.commit()                        # os.replace into out_dir/model.onnx
 
     Leaving the block without ``commit()`` (an exception) removes the staging folder:
-    the files already in ``out_dir`` are untouched.
+    ``out_dir`` is not created, and the files already in it are untouched. Files of
+    ``out_dir`` that the command does not write again stay as they are.
     """
 
     def __init__(self, target_dir: str | Path):
@@ -89,8 +90,9 @@ class Staging:
         self.committed: list[Path] = []
 
     def __enter__(self) -> "Staging":
-        self.target_dir.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.target_dir))
+        parent = self.target_dir.resolve().parent
+        parent.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix=f".{self.target_dir.name}.staging-", dir=parent))
         return self
 
     def path(self, name: str) -> Path:
@@ -99,12 +101,18 @@ class Staging:
         return self.dir / name
 
     def commit(self) -> list[Path]:
-        """Move every staged file into ``target_dir`` (sub-folders merged file by file)."""
+        """Move every staged file and folder (e.g. a bag) into ``target_dir``, replacing what is there."""
         assert self.dir is not None
-        for src in sorted(p for p in self.dir.rglob("*") if p.is_file()):
-            dst = self.target_dir / src.relative_to(self.dir)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dst)
+        self.target_dir.mkdir(parents=True, exist_ok=True)
+        for src in sorted(self.dir.iterdir()):
+            dst = self.target_dir / src.name
+            if src.is_dir() and dst.is_dir():  # a folder cannot be renamed over a full one: swap
+                old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old-", dir=self.target_dir))
+                os.replace(dst, old / dst.name)
+                os.replace(src, dst)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(src, dst)
             self.committed.append(dst)
         return self.committed
 
@@ -126,6 +134,21 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def mark_partial(path: str | Path) -> Path | None:
+    """Rename an output a failed command could not finish to ``<name>.partial`` (kept: it may hold
+    real data, e.g. a recording up to the failure); returns the new path."""
+    path = Path(path)
+    if not (path.exists() or path.is_symlink()):
+        return None
+    target = path.with_name(path.name + ".partial")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.partial{n}")
+    os.replace(path, target)
+    return target
 
 
 def remove_partial(path: str | Path) -> None:

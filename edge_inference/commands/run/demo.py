@@ -23,6 +23,9 @@ import shutil
 import time
 from pathlib import Path
 
+from edge_inference.commands.arg_types import non_negative_float, positive_int
+from edge_inference.core.errors import CheckFailed, UsageError
+from edge_inference.core.files import write_text_atomic
 from edge_inference.sim.closed_loop import EXPERT, ClosedLoop, print_table, score_dict
 from edge_inference.sim.demo_models import DEFAULT_CACHE, find_model
 
@@ -32,9 +35,9 @@ RUNS = (("int8", "onnxruntime-int8"), ("fp32", "onnxruntime"))
 def register(sub) -> None:
     p = sub.add_parser("demo", help="the simulated rover in closed loop with trained models (CPU int8/fp32 + expert)",
                        description=__doc__)
-    p.add_argument("--duration", type=float, default=0.0,
+    p.add_argument("--duration", type=non_negative_float, default=0.0,
                    help="cap per driving run in s (0: until the laps are done, at most 40 s per lap + 20 s)")
-    p.add_argument("--laps", type=int, default=1)
+    p.add_argument("--laps", type=positive_int, default=1)
     p.add_argument("--models", default=str(DEFAULT_CACHE), help="model cache directory (act/, policy_cnn/, fsq/)")
     p.add_argument("--policy", default="auto", choices=["auto", "act", "cnn", "temporary"],
                    help="auto: a trained ACT if one is cached/checked in, else the CNN chunk policy")
@@ -61,7 +64,7 @@ def _cli(argv: list[str]) -> None:
     print("$ edge-inference " + " ".join(argv), flush=True)
     rc = main(argv)
     if rc != 0:
-        raise SystemExit(f"demo: `edge-inference {' '.join(argv)}` failed with exit code {rc}")
+        raise CheckFailed(f"building the demo models: `edge-inference {' '.join(argv)}` failed with exit code {rc}")
 
 
 def fsq_samples(windows_npz: Path, fsq_dir: Path, out: Path, n: int = 1200, seed: int = 0) -> None:
@@ -147,7 +150,7 @@ def resolve_policy(cache: Path, choice: str, retrain: bool) -> Path | None:
             return act
         if choice == "act":
             if not act_tools_available():
-                raise SystemExit("demo: --policy act: no trained ACT cached or checked in, and `train-act` "
+                raise UsageError("--policy act: no trained ACT cached or checked in, and `train-act` "
                                  "is not available here")
             return build_act(cache)
     cnn = None if retrain else find_model(cache, "policy_cnn")
@@ -259,11 +262,14 @@ def run(args) -> int:
     summary = {"runs": rows, "policy": describe_policy(act), "fsq": str(fsq), "build_seconds": round(build_s, 1),
                "total_seconds": round(time.monotonic() - t0, 1)}
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(summary, indent=2))
+        write_text_atomic(args.json, json.dumps(summary, indent=2))
     int8 = next((r for r in rows if r["run"] in ("int8", "temporary")), None)
-    ok = int8 is not None and int8["laps_completed"] >= args.laps and int8["off_track_events"] == 0
+    # OK only when what was asked for happened: every lap driven, none off the track.
+    ok = int8 is not None and int8["laps_completed"] >= args.laps >= 1 and int8["off_track_events"] == 0
     who = "the int8 CPU policy" if act else "the temporary heuristic policy (NOT a trained model)"
-    print("result: " + (f"OK: {who} completed the lap(s) without leaving the track" if ok else
-                        f"FAILED: {who} did not complete the lap(s) cleanly"))
-    return 0 if ok else 1
+    laps = "no run" if int8 is None else f"{int8['laps_completed']} of {args.laps} lap(s)"
+    print("result: " + (f"OK: {who} completed {laps} without leaving the track" if ok else
+                        f"FAILED: {who} did not complete the lap(s) cleanly ({laps})"))
+    if not ok:
+        raise CheckFailed(f"FAIL: {who} did not complete the lap(s) cleanly ({laps})")
+    return 0
