@@ -316,3 +316,42 @@ def test_every_command_has_a_row():
     assert len(names) == len(cli.COMMAND_MODULES)
     covered = {r.args.split()[0] for r in ROWS}
     assert names - covered == set(), f"commands without a failure row: {sorted(names - covered)}"
+
+
+def _parser_raising(exc: BaseException):
+    def build():
+        parser = cli.ArgumentParser(prog="edge-inference")
+        parser.add_argument("--debug", action="store_true")
+        sub = parser.add_subparsers(dest="command")
+        p = sub.add_parser("boom")
+
+        def func(args):
+            raise exc
+        p.set_defaults(func=func)
+        return parser
+    return build
+
+
+def test_a_bug_is_one_line_with_a_debug_hint_and_debug_shows_the_traceback(monkeypatch, capsys):
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    monkeypatch.setattr(cli, "build_parser", _parser_raising(ZeroDivisionError("division by zero")))
+    assert cli.main(["boom"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: internal error: ZeroDivisionError: division by zero (a bug; run with --debug for the "
+                   "traceback)"]
+    assert cli.main(["--debug", "boom"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    assert cli.main(["boom"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_expected_failures_exit_with_their_code(monkeypatch, capsys):
+    from edge_inference.core.errors import CheckFailed, ToolMissing
+
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    for exc, code in ((FileNotFoundError(2, "No such file or directory", "x.yaml"), 2),
+                      (CheckFailed("FAIL: gate"), 1), (ToolMissing("no SDK"), 3)):
+        monkeypatch.setattr(cli, "build_parser", _parser_raising(exc))
+        assert cli.main(["boom"]) == code
+        assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: ")

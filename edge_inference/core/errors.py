@@ -86,11 +86,14 @@ def one_line(text: str, limit: int = 400) -> str:
     return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
-def yaml_problem(exc: BaseException) -> str:
-    """A YAML parse error as ``<problem> (line L, column C)`` (no file name: the caller adds it)."""
+def yaml_problem(exc: BaseException, path: object = None) -> str:
+    """A YAML parse error as ``<problem> (<path>, line L, column C)``."""
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or one_line(str(exc))
-    return problem if mark is None else f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    where = [str(path)] if path is not None else []
+    if mark is not None:
+        where.append(f"line {mark.line + 1}, column {mark.column + 1}")
+    return f"{problem} ({', '.join(where)})" if where else problem
 
 
 def describe(exc: BaseException) -> str:

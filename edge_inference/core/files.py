@@ -45,7 +45,7 @@ def read_yaml(path: str | Path, what: str = "YAML file") -> Any:
     except UnicodeDecodeError as err:
         raise InputFileError(f"{what} is not text ({path})") from err
     except yaml.YAMLError as err:
-        raise InputFileError(f"{what} is not valid YAML: {yaml_problem(err)} ({path})") from err
+        raise InputFileError(f"{what} is not valid YAML: {yaml_problem(err, path)}") from err
 
 
 def load_npz(path: str | Path, required: tuple[str, ...] = (), what: str = "arrays file") -> dict[str, np.ndarray]:

@@ -139,7 +139,7 @@ def load_calibration(path: str | Path) -> Calibration:
         with p.open() as f:
             data = yaml.safe_load(f) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"{p}: not a valid YAML calibration file: {yaml_problem(exc)}") from exc
+        raise CalibrationError(f"not a valid YAML calibration file: {yaml_problem(exc, p)}") from exc
     try:
         return Calibration.from_dict(data)
     except (TypeError, AttributeError, ValueError) as exc:  # incl. CalibrationError: name the file

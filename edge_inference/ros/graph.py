@@ -60,7 +60,7 @@ def load_param_file(path: str | Path) -> dict[str, dict]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise GraphConfigError(f"{path}: not a valid YAML parameter file: {yaml_problem(err)}") from err
+        raise GraphConfigError(f"not a valid YAML parameter file: {yaml_problem(err, path)}") from err
     if not isinstance(data, dict):
         raise GraphConfigError(f"{path}: expected a mapping of node names")
     out = {}
@@ -91,6 +91,8 @@ def describe(backend: str = "cpu", camera_source: str | None = None, serial_port
     if backend not in BACKENDS:
         raise GraphConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
     base = load_param_file(config or config_path("rover.yaml"))
+    if config and not base:  # an empty or comment-only file given on purpose is a mistake, not "defaults"
+        raise GraphConfigError(f"{config}: no node parameters in the file")
     layers = [base, load_param_file(config_path("backends", f"{backend}.yaml"))]
     args: dict[str, dict] = {}
     if camera_source:

@@ -103,6 +103,10 @@ def run(args) -> int:
                 arch = json.loads(checkpoint.read_text())
                 report["config"][name] |= {k: arch[k] for k in ("vision_backbone", "dim_model", "n_encoder_layers",
                                                                  "n_decoder_layers", "dim_feedforward") if k in arch}
+    results = [(f"{m} {b}", r) for m, by_backend in report["models"].items() for b, r in by_backend.items()]
+    if not any("p50_ms" in r for _, r in results):  # skipping some backends is fine; measuring nothing is not
+        raise UsageError("nothing was measured, every model/backend was skipped: " + "; ".join(
+            f"{name}: {r.get('skipped', r)}" for name, r in results))
     report["ratios"] = ratios(report["models"])
     out = Path(args.json)
     write_text_atomic(out, json.dumps(report, indent=2))
