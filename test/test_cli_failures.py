@@ -73,6 +73,8 @@ ROWS = [
     Row("train-act-data-garbage-npz", "train-act --data {shared}/garbage.npz --out ckpt --small", rc=2),
     Row("train-act-epochs-zero", "train-act --data {shared}/missing --out ckpt --epochs 0", rc=2),
     Row("train-act-chunk-zero", "train-act --data {shared}/missing --out ckpt --chunk-size 0", rc=2),
+    Row("train-act-data-not-demos", "train-act --data {shared}/samples_noimu.npz --out ckpt --small", rc=2),
+    Row("train-act-keeps-checkpoint", "train-act --data {shared}/demos_empty.npz --out {own_cnn} --small", rc=2),
     Row("train-fsq-data-missing", "train-fsq --data {shared}/missing --out ckpt", rc=2),
     Row("train-fsq-data-empty-npz", "train-fsq --data {shared}/empty.npz --out ckpt", rc=2),
     Row("train-fsq-data-wrong-arrays", "train-fsq --data {shared}/samples_noimu.npz --out ckpt", rc=2),
@@ -135,11 +137,14 @@ ROWS = [
     Row("import-tub-catalog-path-escapes", "import-tub {shared}/tub_catalog_escape --out bag", rc=2),
     Row("import-hapt-root-missing", "import-hapt {shared}/missing --experiment 1 --user 1 --classes-from "
         "{fsq_model} --out bag", rc=2),
+    Row("import-hapt-experiment-zero", "import-hapt {shared}/missing --experiment 0 --user 1 --classes-from "
+        "{fsq_model} --out bag", rc=2),
     Row("import-hapt-classes-not-json", "import-hapt {shared}/missing --experiment 1 --user 1 --classes-from "
         "{shared}/badjson --out bag", rc=2),
     # bench
     Row("bench-runs-too-few", "bench --runs 100", rc=2),
     Row("bench-threads-zero", "bench --threads 0", rc=2),
+    Row("bench-pipeline-frames-zero", "bench --pipeline --frames 0", rc=2),
     Row("bench-fsq-model-garbage", "bench --fsq-model {shared}/garbage.onnx --backends onnxruntime"),
     Row("bench-bridge-rate-zero", "bench-bridge --rate 0", rc=2),
     Row("bench-bridge-runs-zero", "bench-bridge --runs 0", rc=2),

@@ -114,8 +114,8 @@ def test_bad_steering_throttle_are_skipped_and_counted_or_clamped(tmp_path):
     clamped = import_tubs([tub], tmp_path / "clamp", clamp=True)  # NaN is never clamped into a command
     assert (clamped.records, clamped.bad_values, clamped.clamped) == (4, 1, 2)
     commands = [m.msg for m in bag_io.read_bag(tmp_path / "clamp", topics=["/vehicle/command"])]
-    assert [(c.steering, c.throttle) for c in commands][1:3] == pytest.approx([(records[2]["user/angle"], 1.0),
-                                                                              (-1.0, records[3]["user/throttle"])])
+    assert [v for c in commands[1:3] for v in (c.steering, c.throttle)] == pytest.approx(
+        [records[2]["user/angle"], 1.0, -1.0, records[3]["user/throttle"]])
 
 
 def test_paths_leaving_the_tub_are_refused(tmp_path):

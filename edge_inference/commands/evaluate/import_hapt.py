@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edge_inference.commands.arg_types import positive_int
 from edge_inference.core.files import InputFileError, read_json, remove_partial
 
 
@@ -20,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("import-hapt", help="convert one UCI HAPT recording to a rosbag2 with labels",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("root", type=Path, help="UCI HAPT folder (with RawData/ and activity_labels.txt)")
-    p.add_argument("--experiment", type=int, required=True)
-    p.add_argument("--user", type=int, required=True)
+    p.add_argument("--experiment", type=positive_int, required=True)
+    p.add_argument("--user", type=positive_int, required=True)
     p.add_argument("--classes-from", type=Path, required=True,
                    help="model folder whose config.json lists the class names (label order)")
     p.add_argument("--out", type=Path, required=True, help="new bag folder")

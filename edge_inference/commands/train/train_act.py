@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     p.add_argument("--data", nargs="+", required=True, help="tub dirs, .npz arrays and/or rosbag2 dirs")
     p.add_argument("--out", required=True, help="checkpoint directory to write")
     p.add_argument("--eval-data", nargs="*", default=[], help="unseen drive(s) to score after training")
-    p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+    p.add_argument("--image-size", type=positive_int, nargs=2, default=None, metavar=("H", "W"),
                    help="model input size (default: as recorded; the car uses 360 640)")
     p.add_argument("--fit", default="resize", choices=["resize", "crop"], help="how frames reach the image size")
     p.add_argument("--chunk-size", type=positive_int, default=32)
@@ -82,8 +82,6 @@ def run(args) -> int:
                 continue
             setattr(args, key, value)
     image_size = tuple(args.image_size) if args.image_size else None
-    if image_size is not None and min(image_size) < 1:
-        raise UsageError(f"--image-size must be positive, got {image_size}")
     data = load_any(args.data, image_size, args.fit, args.limit)
     try:
         config = ACTConfig(image_size=data.images.shape[1:3], state_dim=data.states.shape[1],
