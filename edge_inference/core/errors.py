@@ -79,7 +79,7 @@ def is_expected(exc: BaseException) -> bool:
     return isinstance(exc, BUILTIN_ERRORS) or isinstance(exc, tuple(_library_error_types()))
 
 
-def one_line(text: str, limit: int = 400) -> str:
+def one_line(text: str, limit: int = 1000) -> str:
     """Collapse a (possibly multi-line) message to one line of at most ``limit`` characters."""
     parts = [p.strip() for p in str(text).splitlines() if p.strip()]
     line = "; ".join(parts)

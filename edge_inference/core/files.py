@@ -72,10 +72,10 @@ def load_npz(path: str | Path, required: tuple[str, ...] = (), what: str = "arra
 
 
 class Staging:
-    """A hidden folder beside the output folder; ``commit()`` moves what was written there into place.
+    """A hidden staging folder; ``commit()`` moves what was written there into place.
 
         with Staging(out_dir) as stage:
-            export(stage.path("model.onnx"))      # written to <parent>/.<out_dir name>.staging-XXXX/model.onnx
+            export(stage.path("model.onnx"))      # written to out_dir/.<name>.staging-XXXX/model.onnx
             check(stage.path("model.onnx"))
             stage.commit()                        # os.replace into out_dir/model.onnx
 
@@ -90,9 +90,11 @@ class Staging:
         self.committed: list[Path] = []
 
     def __enter__(self) -> "Staging":
-        parent = self.target_dir.resolve().parent
-        parent.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix=f".{self.target_dir.name}.staging-", dir=parent))
+        # Inside an existing output folder (same file system, no write access above it needed);
+        # beside a new one, so that it appears only on commit.
+        where = self.target_dir if self.target_dir.is_dir() else self.target_dir.resolve().parent
+        where.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix=f".{self.target_dir.name}.staging-", dir=where))
         return self
 
     def path(self, name: str) -> Path:
@@ -104,7 +106,7 @@ class Staging:
         """Move every staged file and folder (e.g. a bag) into ``target_dir``, replacing what is there."""
         assert self.dir is not None
         self.target_dir.mkdir(parents=True, exist_ok=True)
-        for src in sorted(self.dir.iterdir()):
+        for src in sorted(self.dir.iterdir()):  # (the staging folder itself is never among them)
             dst = self.target_dir / src.name
             if src.is_dir() and dst.is_dir():  # a folder cannot be renamed over a full one: swap
                 old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old-", dir=self.target_dir))
