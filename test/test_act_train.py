@@ -89,7 +89,7 @@ def test_train_act_on_gen_demos_arrays_and_bad_arrays(tmp_path, capsys):
     np.savez(bad, images=np.zeros((2, 8, 8, 3), np.uint8), actions=np.zeros((2, 2), np.float32))
     capsys.readouterr()
     assert main(["train-act", "--data", str(bad), "--small", "--out", str(tmp_path / "x")]) == 2
-    assert "missing array(s) ['states']" in capsys.readouterr().out
+    assert "missing array(s) ['states']" in capsys.readouterr().err
 
 
 def test_rosbag_frames_get_the_nearest_command_and_previous_command_state(tmp_path):

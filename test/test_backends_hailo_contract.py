@@ -224,6 +224,6 @@ def test_hailo_compile_stops_clearly_without_the_dataflow_compiler(monkeypatch, 
     monkeypatch.setitem(sys.modules, "hailo_sdk_client", None)
     np.savez(compiled_fsq / "calibration.npz", imu=np.zeros((2, 9, 2, 100), np.float32))
     assert main(["hailo-compile", "--model", str(compiled_fsq)]) == 3
-    assert "Dataflow Compiler (hailo_sdk_client) is not installed" in capsys.readouterr().out
+    assert "error: Hailo Dataflow Compiler (hailo_sdk_client) is not installed" in capsys.readouterr().err
     # the DFC's end nodes are node names: the conv that produces the NPU output
     assert producer_nodes(compiled_fsq / "npu.onnx", ["latent"])[0].endswith("Conv")

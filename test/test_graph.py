@@ -63,7 +63,7 @@ def test_up_param_overrides_and_sim_wiring():
     from edge_inference.ros.graph import merge_params, parse_param_overrides, sim_overrides
     o = parse_param_overrides(["policy_node.model_path=", "policy_node.control_rate=20", "camera_node.width=640"])
     assert o == {"policy_node": {"model_path": "", "control_rate": 20}, "camera_node": {"width": 640}}
-    with pytest.raises(SystemExit):
+    with pytest.raises(GraphConfigError):
         parse_param_overrides(["no_dot=1"])
     specs = {s.name: s for s in describe(with_sim=True, overrides=merge_params(sim_overrides("/tmp/x/ttyBOARD"), o))}
     assert specs["pwm_bridge_node"].parameters["serial_port"] == specs["sim_node"].parameters["board_port"]

@@ -98,3 +98,49 @@ def test_not_a_tub_is_a_clear_error(tmp_path, capsys):
         read_manifest(tmp_path / "empty")
     assert cli_main(["import-tub", str(tmp_path / "empty"), "--out", str(tmp_path / "bag")]) == 2
     assert "not a Donkey Car tub" in capsys.readouterr().err
+
+
+def test_bad_steering_throttle_are_skipped_and_counted_or_clamped(tmp_path):
+    records = [record(i, BASE_MS + 50 * i) for i in range(5)]
+    records[1]["user/angle"] = float("nan")
+    records[2]["user/throttle"] = 7.5
+    records[3]["user/angle"] = -1.25
+    tub = make_tub(tmp_path / "tub", records, deleted=[])
+    summary = import_tubs([tub], tmp_path / "skip")
+    assert (summary.records, summary.bad_values, summary.clamped) == (2, 3, 0)
+    steering = [m.msg.steering for m in bag_io.read_bag(tmp_path / "skip", topics=["/vehicle/command"])]
+    assert steering == pytest.approx([records[0]["user/angle"], records[4]["user/angle"]])
+    assert "3 with steering/throttle not finite or outside [-1, 1]" in summary.as_text()
+    clamped = import_tubs([tub], tmp_path / "clamp", clamp=True)  # NaN is never clamped into a command
+    assert (clamped.records, clamped.bad_values, clamped.clamped) == (4, 1, 2)
+    commands = [m.msg for m in bag_io.read_bag(tmp_path / "clamp", topics=["/vehicle/command"])]
+    assert [v for c in commands[1:3] for v in (c.steering, c.throttle)] == pytest.approx(
+        [records[2]["user/angle"], 1.0, -1.0, records[3]["user/throttle"]])
+
+
+def test_paths_leaving_the_tub_are_refused(tmp_path):
+    secret = tmp_path / "secret.jpg"
+    cv2.imwrite(str(secret), np.zeros((12, 16, 3), np.uint8))
+    records = [record(i, BASE_MS + 50 * i) for i in range(3)]
+    tub = make_tub(tmp_path / "tub", records, deleted=[])
+    catalog = tub / "catalog_0.catalog"
+    lines = [json.loads(line) for line in catalog.read_text().splitlines()]
+    lines[0]["cam/image_array"] = "../../secret.jpg"
+    lines[1]["cam/image_array"] = str(secret)
+    catalog.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    summary = import_tubs([tub], tmp_path / "bag")
+    assert (summary.records, summary.outside_tub) == (1, 2)
+    manifest = tub / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"catalog_0.catalog"', '"../tub/catalog_0.catalog"'))
+    with pytest.raises(TubError, match="outside the tub"):
+        import_tubs([tub], tmp_path / "bag2")
+    assert not (tmp_path / "bag2").exists()
+
+
+def test_nothing_usable_writes_no_bag(tmp_path):
+    records = [record(0, BASE_MS)]
+    records[0]["user/angle"] = float("inf")
+    tub = make_tub(tmp_path / "tub", records, deleted=[])
+    with pytest.raises(TubError, match="no usable records"):
+        import_tubs([tub], tmp_path / "bag")
+    assert not (tmp_path / "bag").exists()

@@ -74,8 +74,7 @@ def test_demo_builds_a_lerobot_act_that_the_runners_load(tmp_path):
     """`make demo` on a fresh clone builds its ACT (gen-demos -> train-act -> export -> quantize)."""
     pytest.importorskip("torch", reason="building the demo's ACT needs torch (dev profile)")
     from edge_inference.backends.runners import create_policy_runner
-    from edge_inference.commands.run.demo import ACT_IMAGE, build_act
-    from edge_inference.sim.demo_models import find_model
+    from edge_inference.sim.demo_models import ACT_IMAGE, build_act, find_model
 
     act = build_act(tmp_path, max_steps=15, episodes=1)  # fewest steps whose int8 model passes the gate
     assert find_model(tmp_path, "act") == act

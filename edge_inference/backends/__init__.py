@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edge_inference.core.errors import EdgeInferenceError
+
 #: The stand-in: numpy rules in place of a model (``backends/heuristic.py``), for a graph with no
 #: trained model yet. It needs no model file and works at the runner level (image/window in,
 #: chunk/probabilities out), so ``create_policy_runner`` / ``create_behavior_runner`` build it.
@@ -49,7 +51,7 @@ MODEL_FILES = {
 BACKEND_NAMES = (*BACKENDS, HEURISTIC)
 
 
-class BackendError(RuntimeError):
+class BackendError(EdgeInferenceError, RuntimeError):
     """A backend that cannot be created or run (missing library, file, bad input)."""
 
 

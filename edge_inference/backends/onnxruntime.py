@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edge_inference.backends import BackendError, check_inputs
-from edge_inference.deploy.onnx_export import METADATA_KEY
+from edge_inference.deploy.onnx_export import METADATA_KEY, ort_load_errors
 
 
 def session_options(threads: int) -> ort.SessionOptions:
@@ -33,7 +33,7 @@ class OnnxRuntimeBackend:
         try:
             self.session = ort.InferenceSession(str(self.model_file), session_options(threads),
                                                 providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types
+        except ort_load_errors() as err:  # a damaged, empty or foreign file
             raise BackendError(f"ONNX Runtime cannot load {self.model_file}: {err}") from err
         raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if raw is None:
@@ -43,6 +43,7 @@ class OnnxRuntimeBackend:
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.input_shapes = {i.name: list(i.shape) for i in self.session.get_inputs()}
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self.output_shapes = {o.name: list(o.shape) for o in self.session.get_outputs()}
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self.session.run(self.output_names, check_inputs(inputs, self.input_shapes))

@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 
 from edge_inference.backends import HEURISTIC, Backend, BackendError, create_backend
+from edge_inference.core.errors import EdgeInferenceError
 from edge_inference.core.resources import resolve_model_path
 
 DEFAULT_BACKEND = "onnxruntime"
 
 
-class ModelKindError(ValueError):
+class ModelKindError(EdgeInferenceError, ValueError):
     """The model at ``model_path`` is not the kind of model the runner needs."""
 
 
@@ -34,6 +35,26 @@ def _expect_kind(backend: Backend, kind: str) -> None:
         raise ModelKindError(f"{backend.model_file} holds a {found!r} model, expected {kind!r}")
 
 
+def _check_graph(backend: Backend, inputs: dict[str, list[int]], outputs: list[list[int]]) -> None:
+    """The metadata's shapes against the model's real inputs/outputs (where the backend knows them):
+    a model whose metadata disagrees with its graph fails at load, not in the middle of a run."""
+    problems = []
+    real_in = getattr(backend, "input_shapes", None)
+    if real_in is not None:
+        for name, shape in inputs.items():
+            if name not in real_in:
+                problems.append(f"no input {name!r} (inputs: {sorted(real_in)})")
+            elif list(real_in[name]) != list(shape):
+                problems.append(f"input {name!r} is {list(real_in[name])}, the metadata says {shape}")
+    real_out = list(getattr(backend, "output_shapes", {}).values())
+    for got, want in zip(real_out, outputs):
+        if all(isinstance(d, int) for d in got) and int(np.prod(got)) != int(np.prod(want)):
+            problems.append(f"output {got} does not hold {want} values as the metadata says")
+    if problems:
+        backend.close()
+        raise ModelKindError(f"{backend.model_file}: metadata disagrees with the model graph: " + "; ".join(problems))
+
+
 class PolicyRunner:
     """ACT: ``predict(image_rgb (H, W, 3) uint8, state (S,) float32) -> (chunk, A) float32``."""
 
@@ -43,14 +64,20 @@ class PolicyRunner:
         _expect_kind(backend, "act")
         meta = backend.metadata
         self.backend = backend
-        self.chunk_size = int(meta["chunk_size"])
-        self.action_dim = int(meta["action_dim"])
-        self.state_dim = int(meta["state_dim"])
-        self.dt = float(meta["dt"])  # s between consecutive actions of a chunk
-        self.action_names = list(meta["action_names"])
-        self.image_height, self.image_width = (int(v) for v in meta["image_size"])
+        try:
+            self.chunk_size = int(meta["chunk_size"])
+            self.action_dim = int(meta["action_dim"])
+            self.state_dim = int(meta["state_dim"])
+            self.dt = float(meta["dt"])  # s between consecutive actions of a chunk
+            self.action_names = list(meta["action_names"])
+            self.image_height, self.image_width = (int(v) for v in meta["image_size"])
+        except (KeyError, TypeError, ValueError) as err:
+            backend.close()
+            raise ModelKindError(f"{backend.model_file}: policy metadata incomplete or malformed ({err!r})") from err
         self.backend_name = backend.name
         self.model_hash = _model_hash(backend)
+        _check_graph(backend, {"image": [1, 3, self.image_height, self.image_width], "state": [1, self.state_dim]},
+                     [[1, self.chunk_size, self.action_dim]])
         self._preprocess = ImagePreprocessor(PreprocessConfig(width=self.image_width, height=self.image_height,
                                                               fit=meta.get("image_fit", "resize")))
 
@@ -83,6 +110,7 @@ class BehaviorRunner:
         if not self.config.feature_mean:
             raise ModelKindError(f"{backend.model_file}: FSQ config has no feature normalization")
         self.class_names = list(self.config.class_names)
+        _check_graph(backend, {"imu": list(self.config.input_shape)}, [[1, len(self.class_names)]])
         self.window_length = self.config.window_length
         self.sample_rate_hz = self.config.sample_rate_hz
         self.backend_name = backend.name

@@ -30,6 +30,8 @@ from rosbags.serde import SerdeError
 from rosbags.typesys import Stores, TypesysError, get_types_from_msg, get_typestore  # noqa: F401 (re-exported)
 from rosbags.typesys.store import Typestore
 
+from edge_inference.core.errors import EdgeInferenceError
+
 MSG_PACKAGE = "edge_inference_msgs"
 CUSTOM_TYPES = ("ActionChunk", "BehaviorState", "InferenceStats", "VehicleCommand", "VehicleState")
 
@@ -52,11 +54,11 @@ TOPIC_TYPES: dict[str, str] = {
 STORAGE_PLUGINS = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 
 
-class BagError(RuntimeError):
+class BagError(EdgeInferenceError, RuntimeError):
     """A bag cannot be opened or written at all (as opposed to partly unreadable)."""
 
 
-class UnsupportedImageEncodingError(ValueError):
+class UnsupportedImageEncodingError(EdgeInferenceError, ValueError):
     """An Image message uses an encoding the pipeline cannot turn into RGB."""
 
     def __init__(self, encoding: str):

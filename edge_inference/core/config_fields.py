@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
+from edge_inference.core.errors import EdgeInferenceError
+
 T = TypeVar("T")
 
 
-class ParameterError(ValueError):
+class ParameterError(EdgeInferenceError, ValueError):
     """A parameter value that the node cannot run with."""
 
 

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_inference.core.errors import EdgeInferenceError, yaml_problem
+from edge_inference.core.files import write_text_atomic
 from edge_inference.core.serial_protocol import (
     CHANNEL_STEERING,
     CHANNEL_THROTTLE,
@@ -23,7 +25,7 @@ from edge_inference.core.serial_protocol import (
 )
 
 
-class CalibrationError(ValueError):
+class CalibrationError(EdgeInferenceError, ValueError):
     """A calibration that would drive a channel outside safe pulse widths."""
 
 
@@ -133,11 +135,14 @@ def load_calibration(path: str | Path) -> Calibration:
     p = Path(path)
     if not p.is_file():
         raise CalibrationError(f"calibration file {p} not found (run `edge-inference calibrate` to create one)")
-    with p.open() as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        with p.open() as f:
+            data = yaml.safe_load(f) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CalibrationError(f"not a valid YAML calibration file: {yaml_problem(exc, p)}") from exc
     try:
         return Calibration.from_dict(data)
-    except TypeError as exc:
+    except (TypeError, AttributeError, ValueError) as exc:  # incl. CalibrationError: name the file
         raise CalibrationError(f"{p}: {exc}") from exc
 
 
@@ -147,7 +152,7 @@ def save_calibration(cal: Calibration, path: str | Path) -> None:
     header = ("# PWM calibration (µs) per channel; written by `edge-inference calibrate`.\n"
               "# deadband/limit in normalized units, max_rate in normalized units per second\n"
               "# away from neutral (0 = unlimited); moves toward neutral are never delayed.\n")
-    Path(path).write_text(header + yaml.safe_dump(cal.to_dict(), sort_keys=False))
+    write_text_atomic(path, header + yaml.safe_dump(cal.to_dict(), sort_keys=False))
 
 
 class RateLimiter:

@@ -4,6 +4,11 @@ Lets Donkey Car users bring their recorded drives here: each record becomes a
 camera Image (rgb8) and a manual VehicleCommand stamped with the record's real
 time, plus a sensor_msgs/Range when the record has `range/cms`. Records listed
 in the manifest's `deleted_indexes` are skipped, as the Donkey tools do.
+
+A tub is input from elsewhere, so it is checked: steering/throttle must be finite and
+in [-1, 1] (the VehicleCommand contract; out-of-range values are skipped and counted,
+or clamped with ``clamp=True``, non-finite ones always skipped), and catalog and image
+paths must stay inside the tub folder (``../`` or absolute paths are refused).
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from typing import Iterator
 
 import numpy as np
 
+from edge_inference.core.errors import EdgeInferenceError
+from edge_inference.core.files import remove_partial
+
 IMAGE_TOPIC = "/camera/image_raw"
 COMMAND_TOPIC = "/vehicle/command"
 RANGE_TOPIC = "/range"
 
 
-class TubError(ValueError):
+class TubError(EdgeInferenceError, ValueError):
     """A folder is not a readable Donkey Car tub v2."""
 
 
@@ -43,13 +51,32 @@ class ImportSummary:
     deleted: int = 0
     missing_images: int = 0
     bad_records: int = 0
+    bad_values: int = 0  # steering/throttle not finite or outside [-1, 1] (skipped)
+    clamped: int = 0  # outside [-1, 1], clamped (clamp=True)
+    outside_tub: int = 0  # image path leaves the tub folder (refused)
     out_of_order: int = 0  # catalog order differs from time order (e.g. sessions)
     sessions: list[str] = field(default_factory=list)
 
     def as_text(self) -> str:
+        clamped = f"; {self.clamped} clamped to [-1, 1]" if self.clamped else ""
         return (f"{self.records} records imported from {len(self.sessions)} sessions; skipped "
                 f"{self.deleted} deleted, {self.missing_images} without image, "
-                f"{self.bad_records} malformed; {self.out_of_order} out of time order (sorted)")
+                f"{self.bad_records} malformed, {self.bad_values} with steering/throttle not finite or outside "
+                f"[-1, 1], {self.outside_tub} with an image path outside the tub{clamped}; "
+                f"{self.out_of_order} out of time order (sorted)")
+
+
+def inside(tub: Path, relative: str) -> Path | None:
+    """``tub / relative`` if that stays inside the tub folder (no ``..``, not absolute), else None."""
+    candidate = Path(relative)
+    if candidate.is_absolute() or ".." in candidate.parts:
+        return None
+    path = tub / candidate
+    try:
+        path.resolve().relative_to(tub.resolve())  # a symlink inside the tub may point out
+    except ValueError:
+        return None
+    return path
 
 
 def read_manifest(tub: Path) -> tuple[list[str], set[int]]:
@@ -69,11 +96,30 @@ def read_manifest(tub: Path) -> tuple[list[str], set[int]]:
         raise TubError(f"{manifest}: unexpected tub v2 manifest layout ({err})") from err
 
 
-def read_tub(tub: Path, summary: ImportSummary) -> Iterator[TubRecord]:
+def _values_ok(record: TubRecord, summary: ImportSummary, clamp: bool) -> bool:
+    """Steering/throttle finite and in [-1, 1] (or clamped there); a bad range reading is dropped."""
+    values = (record.angle, record.throttle)
+    if not all(math.isfinite(v) for v in values):
+        summary.bad_values += 1
+        return False
+    if any(abs(v) > 1.0 for v in values):
+        if not clamp:
+            summary.bad_values += 1
+            return False
+        record.angle, record.throttle = (min(1.0, max(-1.0, v)) for v in values)
+        summary.clamped += 1
+    if record.range_m is not None and not (math.isfinite(record.range_m) and record.range_m >= 0):
+        record.range_m = None
+    return True
+
+
+def read_tub(tub: Path, summary: ImportSummary, clamp: bool = False) -> Iterator[TubRecord]:
     """Records of one tub in catalog order, without deleted or malformed ones."""
     catalogs, deleted = read_manifest(tub)
     for name in catalogs:
-        catalog = tub / name
+        catalog = inside(tub, str(name))
+        if catalog is None:
+            raise TubError(f"{tub}: manifest lists catalog {name!r} outside the tub folder (refused)")
         if not catalog.is_file():
             raise TubError(f"{tub}: manifest lists missing catalog {name}")
         for line in catalog.read_text().splitlines():
@@ -82,10 +128,11 @@ def read_tub(tub: Path, summary: ImportSummary) -> Iterator[TubRecord]:
             try:
                 raw = json.loads(line)
                 index = int(raw["_index"])
+                image = inside(tub / "images", str(raw["cam/image_array"]))
                 record = TubRecord(
                     index=index,
                     stamp_ns=int(raw["_timestamp_ms"]) * 1_000_000,
-                    image_path=tub / "images" / raw["cam/image_array"],
+                    image_path=image if image is not None else Path(),
                     angle=float(raw["user/angle"]),
                     throttle=float(raw["user/throttle"]),
                     range_m=float(raw["range/cms"]) / 100.0 if raw.get("range/cms") is not None else None,
@@ -97,6 +144,13 @@ def read_tub(tub: Path, summary: ImportSummary) -> Iterator[TubRecord]:
                 continue
             if index in deleted:
                 summary.deleted += 1
+                continue
+            if image is None:
+                summary.outside_tub += 1
+                print(f"warning: {catalog.name}: record {index}: image path {raw['cam/image_array']!r} leaves "
+                      f"the tub folder (refused)", file=sys.stderr)
+                continue
+            if not _values_ok(record, summary, clamp):
                 continue
             if not record.image_path.is_file():
                 summary.missing_images += 1
@@ -115,20 +169,44 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def import_tubs(tubs: list[Path], out: Path, storage: str = "mcap",
-                compress: bool = True) -> ImportSummary:
-    """Write all tubs into one bag in time order; returns what was imported/skipped."""
+                compress: bool = True, clamp: bool = False) -> ImportSummary:
+    """Write all tubs into one bag in time order; returns what was imported/skipped.
+
+    Raises TubError (and writes nothing) when no record is usable; a failure while
+    writing removes the half-written bag.
+    """
     from edge_inference.core import bag_io
 
     summary = ImportSummary()
     records: list[TubRecord] = []
     for tub in tubs:
-        records.extend(read_tub(Path(tub), summary))
+        if not Path(tub).is_dir():
+            raise TubError(f"tub folder not found ({tub})")
+        records.extend(read_tub(Path(tub), summary, clamp))
+    if not records:
+        raise TubError(f"no usable records in {', '.join(str(t) for t in tubs)}: {summary.as_text()}; "
+                       f"nothing written")
     summary.out_of_order = sum(1 for a, b in zip(records, records[1:]) if b.stamp_ns < a.stamp_ns)
     records.sort(key=lambda r: (r.stamp_ns, r.index))
     store = bag_io.make_typestore()
     command_cls = bag_io.msg_class("edge_inference_msgs/msg/VehicleCommand", store)
     range_cls = bag_io.msg_class("sensor_msgs/msg/Range", store)
-    with bag_io.BagWriter(out, storage=storage, compress=compress, store=store) as writer:
+    writer = bag_io.BagWriter(out, storage=storage, compress=compress, store=store)  # refuses an existing path
+    try:
+        _write_records(writer, records, summary, store, command_cls, range_cls)
+    except BaseException:
+        remove_partial(out)  # ours: BagWriter refused an existing path
+        raise
+    if summary.records == 0:
+        remove_partial(out)
+        raise TubError(f"no record could be imported: {summary.as_text()}; nothing written")
+    return summary
+
+
+def _write_records(writer, records: list[TubRecord], summary: ImportSummary, store, command_cls, range_cls) -> None:
+    from edge_inference.core import bag_io
+
+    with writer:
         for record in records:
             try:
                 rgb = load_rgb(record.image_path)
@@ -151,4 +229,3 @@ def import_tubs(tubs: list[Path], out: Path, storage: str = "mcap",
             summary.records += 1
             if record.session not in summary.sessions:
                 summary.sessions.append(record.session)
-    return summary

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_inference.core.files import InputFileError
 from edge_inference.models.fsq.features import STANDARD_GRAVITY
 
 SAMPLE_RATE_HZ = 50.0
@@ -66,13 +67,13 @@ def load_hapt_windows(root: str | Path, window_length: int = 100, stride: int = 
     root = Path(root)
     raw = root / "RawData"
     if not (raw / "labels.txt").is_file() or not (root / "activity_labels.txt").is_file():
-        raise FileNotFoundError(f"{root} is not a UCI HAPT directory (needs RawData/labels.txt "
+        raise InputFileError(f"{root} is not a UCI HAPT directory (needs RawData/labels.txt "
                                 "and activity_labels.txt)")
     id_to_name = read_activity_labels(root)
     wanted = list(activities) if activities else list(BASIC_ACTIVITIES)
     unknown = sorted(set(wanted) - set(id_to_name.values()))
     if unknown:
-        raise ValueError(f"unknown HAPT activities {unknown}; known: {sorted(id_to_name.values())}")
+        raise InputFileError(f"unknown HAPT activities {unknown}; known: {sorted(id_to_name.values())}")
     class_of_id = {i: wanted.index(n) for i, n in id_to_name.items() if n in wanted}
 
     segments = np.loadtxt(raw / "labels.txt", dtype=np.int64, ndmin=2)  # (S, 5)
@@ -90,7 +91,7 @@ def load_hapt_windows(root: str | Path, window_length: int = 100, stride: int = 
             labels.append(class_of_id[activity])
             window_users.append(user)
     if not windows:
-        raise ValueError(f"no HAPT windows for activities {wanted} users {users}")
+        raise InputFileError(f"no HAPT windows for activities {wanted} users {users}")
     return WindowSet(np.stack(windows).astype(np.float32), np.asarray(labels, dtype=np.int64),
                      np.asarray(window_users, dtype=np.int64), wanted, SAMPLE_RATE_HZ,
                      {"dataset": "UCI HAPT (Reyes-Ortiz et al., Neurocomputing 2016), CC BY 4.0",

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from edge_inference.core.files import InputFileError
+
 
 def fsq_hapt_samples(root: str | Path, metadata: dict[str, Any], users: list[int] | None,
                      limit: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -46,7 +48,7 @@ def act_donkey_samples(tubs: list[str | Path], metadata: dict[str, Any], limit: 
 
     records = [r for tub in tubs for r in read_tub(Path(tub), ImportSummary())]
     if len(records) < 2:
-        raise ValueError(f"tubs {tubs} hold fewer than 2 usable records")
+        raise InputFileError(f"tubs {tubs} hold fewer than 2 usable records")
     pick = np.unique(np.linspace(1, len(records) - 1, num=min(limit, len(records) - 1)).astype(int))
     images = np.stack([_act_image(load_rgb(records[i].image_path), metadata) for i in pick])
     state = np.asarray([[records[i - 1].angle, records[i - 1].throttle] for i in pick], dtype=np.float32)
@@ -78,7 +80,7 @@ def act_bag_samples(bag: str | Path, metadata: dict[str, Any], limit: int = 200,
     source = next((bare(t) for t in state_topics if any(bare(t) in f[1] for f in frames)), None)
     frames = [(rgb, states[source]) for rgb, states in frames if source in states]
     if not frames:
-        raise ValueError(f"bag {bag} has no {image_topic} frames after a message on {list(state_topics)}")
+        raise InputFileError(f"bag {bag} has no {image_topic} frames after a message on {list(state_topics)}")
     pick = np.unique(np.linspace(0, len(frames) - 1, num=min(limit, len(frames))).astype(int))
     return {"image": np.stack([_act_image(frames[i][0], metadata) for i in pick]),
             "state": np.asarray([frames[i][1] for i in pick], dtype=np.float32)[:, :metadata["state_dim"]]}

@@ -19,12 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from edge_inference.core.errors import CheckFailed, one_line
+from edge_inference.core.files import InputFileError
+
 METADATA_KEY = "edge_inference"
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
 
 
-class ExportParityError(RuntimeError):
+class ExportParityError(CheckFailed, RuntimeError):
     """ONNX outputs differ from torch by more than the tolerance."""
 
 
@@ -49,17 +52,33 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def ort_load_errors() -> tuple[type[BaseException], ...]:
+    """What ONNX Runtime raises for a file it cannot load (its error types share no base class)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return tuple(getattr(state, n) for n in ("Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf",
+                                               "NoSuchFile", "NotImplemented") if hasattr(state, n))
+
+
 def read_onnx_metadata(path: str | Path) -> dict[str, Any]:
     """The ``edge_inference`` metadata of an ONNX file (via onnxruntime: no onnx/torch needed)."""
     import onnxruntime as ort
 
+    if not Path(path).is_file():
+        raise InputFileError(f"ONNX model not found ({path})")
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except ort_load_errors() as err:  # a damaged, empty or foreign file
+        raise InputFileError(f"not a loadable ONNX model: {one_line(str(err), 200)} ({path})") from err
     raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
     if raw is None:
-        raise ValueError(f"{path} has no '{METADATA_KEY}' metadata; export it with `edge-inference export`")
-    return json.loads(raw)
+        raise InputFileError(f"{path} has no '{METADATA_KEY}' metadata; export it with `edge-inference export`")
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise InputFileError(f"{path}: '{METADATA_KEY}' metadata is not JSON ({err})") from err
 
 
 def write_onnx_metadata(path: str | Path, metadata: dict[str, Any]) -> None:

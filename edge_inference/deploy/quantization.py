@@ -21,12 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from edge_inference.core.errors import CheckFailed
+from edge_inference.core.files import InputFileError, Staging, load_npz, write_text_atomic
 from edge_inference.deploy.onnx_export import onnx_outputs, read_onnx_metadata, write_onnx_metadata
 
 QUANTIZED_OPS = ["Conv", "Gemm", "MatMul"]
 
 
-class QuantizationGateError(RuntimeError):
+class QuantizationGateError(CheckFailed, RuntimeError):
     """The int8 model is not accurate enough against fp32."""
 
 
@@ -41,20 +43,25 @@ def load_samples(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     files = sorted(path.glob("*.npz")) if path.is_dir() else [path]
     if not files or not all(f.is_file() for f in files):
-        raise FileNotFoundError(f"no .npz samples at {path}")
+        raise InputFileError(f"no .npz samples ({path})")
     parts: dict[str, list[np.ndarray]] = {}
     for file in files:
-        with np.load(file, allow_pickle=False) as data:
-            for key in data.files:
-                parts.setdefault(key, []).append(np.asarray(data[key]))
-    return {k: np.concatenate(v) for k, v in parts.items()}
+        for key, value in load_npz(file, what="samples").items():
+            parts.setdefault(key, []).append(value)
+    try:
+        samples = {k: np.concatenate(v) for k, v in parts.items()}
+    except ValueError as err:
+        raise InputFileError(f"sample files disagree in shape: {err} ({path})") from err
+    if not samples or min(len(v) for v in samples.values()) == 0:
+        raise InputFileError(f"no samples ({path})")
+    return samples
 
 
 def split_samples(samples: dict[str, np.ndarray], n_calibration: int) -> tuple[dict, dict]:
     """(calibration, evaluation): disjoint, calibration first."""
     n = min(len(v) for v in samples.values())
     if n < 2:
-        raise ValueError(f"need at least 2 samples to calibrate and evaluate, got {n}")
+        raise InputFileError(f"need at least 2 samples to calibrate and evaluate, got {n}")
     cut = n_calibration if n > n_calibration else n // 2  # too few samples: half and half
     return ({k: v[:cut] for k, v in samples.items()}, {k: v[cut:n] for k, v in samples.items()})
 
@@ -93,7 +100,7 @@ def quantize_onnx_static(fp32_path: str | Path, out_path: str | Path, calibratio
     names = list(metadata["inputs"])
     missing = sorted(set(names) - set(calibration))
     if missing:
-        raise ValueError(f"calibration samples lack model inputs {missing} (have {sorted(calibration)})")
+        raise InputFileError(f"calibration samples lack model inputs {missing} (have {sorted(calibration)})")
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -187,16 +194,15 @@ def quantize_with_gate(fp32_path: str | Path, out_path: str | Path, calibration:
     Raises QuantizationGateError (after writing the report) when a gate fails.
     """
     fp32_path, out_path = Path(fp32_path), Path(out_path)
-    with tempfile.TemporaryDirectory() as tmp:
-        candidate = quantize_onnx_static(fp32_path, Path(tmp) / out_path.name, calibration, per_channel)
+    with Staging(out_path.parent) as stage:  # beside the target: the rename into place is atomic
+        candidate = quantize_onnx_static(fp32_path, stage.path(out_path.name), calibration, per_channel)
         report = evaluate_int8(fp32_path, candidate, evaluation, gates)
         report["calibration_samples"] = int(min(len(v) for k, v in calibration.items() if k != "labels"))
         if report["passed"]:
-            out_path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(candidate), out_path)
+            stage.commit()
             report["int8_model"] = out_path.name
     if report_path is not None:
-        Path(report_path).write_text(json.dumps(report, indent=2))
+        write_text_atomic(report_path, json.dumps(report, indent=2))
     if not report["passed"]:
         raise QuantizationGateError("; ".join(report["failures"]))
     return report

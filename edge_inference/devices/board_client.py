@@ -10,9 +10,14 @@ import time
 import serial
 
 from edge_inference.core import serial_protocol as sp
+from edge_inference.core.errors import EdgeInferenceError
 
 
-class BoardTimeout(TimeoutError):
+class BoardError(EdgeInferenceError, RuntimeError):
+    """The board answered, but not as this host needs (protocol version, refused command)."""
+
+
+class BoardTimeout(EdgeInferenceError, TimeoutError):
     """The board did not answer in time."""
 
 
@@ -64,7 +69,7 @@ class BoardClient:
                 continue
             version = sp.decode_version(frame)
             if version.protocol != sp.PROTOCOL_VERSION:
-                raise RuntimeError(f"board speaks protocol {version.protocol}, this host {sp.PROTOCOL_VERSION}")
+                raise BoardError(f"board speaks protocol {version.protocol}, this host {sp.PROTOCOL_VERSION}")
             return version
 
     def ack(self, encoder, *args, timeout_s: float = 1.0) -> int:

@@ -12,6 +12,7 @@ from typing import Callable, Iterable
 
 from edge_inference.core import serial_protocol as sp
 from edge_inference.core.pwm_mapping import Calibration, CalibrationError, save_calibration
+from edge_inference.devices.board_client import BoardError
 
 SEND_PERIOD_S = 0.05
 
@@ -91,9 +92,9 @@ def run_session(client, session: CalibrationSession, lines: Iterable[str],
     client.ack(sp.encode_arm, False)
     for lim in wide:
         if client.ack(sp.encode_cal_set, lim) != sp.ACK_OK:
-            raise RuntimeError(f"the board refused calibration limits {lim}")
+            raise BoardError(f"the board refused calibration limits {lim}")
     if client.ack(sp.encode_arm, True) != sp.ACK_OK:
-        raise RuntimeError("the board refused to arm (e-stop latched?)")
+        raise BoardError("the board refused to arm (e-stop latched?)")
 
     def sender() -> None:
         while not stop.is_set():

@@ -14,6 +14,8 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
+from edge_inference.core.errors import EdgeInferenceError
+
 
 class FrameSource(Protocol):
     def open(self) -> None: ...
@@ -21,7 +23,7 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
-class SourceError(RuntimeError):
+class SourceError(EdgeInferenceError, RuntimeError):
     """The capture device/file/pipeline cannot be opened."""
 
 

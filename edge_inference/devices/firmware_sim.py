@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_inference.core.errors import EdgeInferenceError
+
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
 REQUIRED_TOOLS = {"avr-gcc": "gcc-avr", "make": "make", "gcc": "gcc"}
 REQUIRED_FILES = {"/usr/share/arduino/Arduino.mk": "arduino-mk",
@@ -30,7 +32,7 @@ REQUIRED_FILES = {"/usr/share/arduino/Arduino.mk": "arduino-mk",
                   "/usr/include/simavr/sim_avr.h": "libsimavr-dev"}
 
 
-class FirmwareToolsMissing(RuntimeError):
+class FirmwareToolsMissing(EdgeInferenceError, RuntimeError):
     """The Debian packages needed to build or simulate the firmware are not installed."""
 
 

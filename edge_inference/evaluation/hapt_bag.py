@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_inference.core.files import InputFileError
+
 T0_NS = 1_600_000_000_000_000_000  # arbitrary epoch for the synthetic stamps
 SAMPLE_NS = 20_000_000  # 50 Hz
 IMU_TOPIC = "/imu/data_raw"
@@ -34,7 +36,7 @@ def write_hapt_bag(root: str | Path, experiment: int, user: int, out: str | Path
     segments = np.loadtxt(root / "RawData" / "labels.txt", dtype=np.int64, ndmin=2)
     segments = segments[(segments[:, 0] == experiment) & (segments[:, 1] == user)]
     if segments.size == 0:
-        raise ValueError(f"HAPT has no experiment {experiment} of user {user}")
+        raise InputFileError(f"HAPT has no experiment {experiment} of user {user} ({root})")
     # label per sample: class index, or -1 (transition / not annotated)
     labels = np.full(signal.shape[0], -1, dtype=np.int64)
     for _, _, activity, start, end in segments:

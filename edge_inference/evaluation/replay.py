@@ -25,6 +25,7 @@ import numpy as np
 
 from edge_inference.core.bag_io import BagMessage, UnsupportedImageEncodingError, image_to_rgb, stamp_ns
 from edge_inference.core.chunk_scheduler import ChunkScheduler, SchedulerConfig
+from edge_inference.core.files import InputFileError
 from edge_inference.core.imu_window import ImuWindower, ProbabilitySmoother, SmootherConfig, WindowConfig
 from edge_inference.evaluation.metrics import STATE_TIMEOUT_NS  # a state older than this counts as neutral
 
@@ -416,7 +417,7 @@ def finish_metrics(bag: str, config: ReplayConfig, stats, result: ReplayResult, 
     if not result.tick_target and not result.window_ns:
         hints = [f"{k}: {v}" for k, v in sorted(result.activity.items()) if "not" in k]  # e.g. no teleop
         problems = "; ".join(stats.warnings + result.warnings + hints) or "no matching topics"
-        raise ValueError(f"{bag}: nothing to evaluate ({problems}); topics in the bag: "
+        raise InputFileError(f"{bag}: nothing to evaluate ({problems}); topics in the bag: "
                          f"{sorted(stats.topics) or 'none'}")
     metrics = score_replay(result)
     duration = 0.0 if result.first_ns is None else (result.last_ns - result.first_ns) / 1e9

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from edge_inference.core.errors import EdgeInferenceError, yaml_problem
 from edge_inference.core.resources import config_path
 
 PACKAGE = "edge_inference"
@@ -47,7 +48,7 @@ NODE_TYPES = {
 ROVER_NODES = ("camera_node", "policy_node", "behavior_node", "pwm_bridge_node")
 
 
-class GraphConfigError(ValueError):
+class GraphConfigError(EdgeInferenceError, ValueError):
     """Bad launch arguments or parameter files."""
 
 
@@ -56,7 +57,10 @@ def load_param_file(path: str | Path) -> dict[str, dict]:
     path = Path(path)
     if not path.is_file():
         raise GraphConfigError(f"parameter file not found: {path}")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise GraphConfigError(f"not a valid YAML parameter file: {yaml_problem(err, path)}") from err
     if not isinstance(data, dict):
         raise GraphConfigError(f"{path}: expected a mapping of node names")
     out = {}
@@ -87,6 +91,8 @@ def describe(backend: str = "cpu", camera_source: str | None = None, serial_port
     if backend not in BACKENDS:
         raise GraphConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
     base = load_param_file(config or config_path("rover.yaml"))
+    if config and not base:  # an empty or comment-only file given on purpose is a mistake, not "defaults"
+        raise GraphConfigError(f"{config}: no node parameters in the file")
     layers = [base, load_param_file(config_path("backends", f"{backend}.yaml"))]
     args: dict[str, dict] = {}
     if camera_source:
@@ -117,8 +123,11 @@ def parse_param_overrides(items: list[str]) -> dict[str, dict]:
         key, sep, value = item.partition("=")
         node, dot, name = key.partition(".")
         if not sep or not dot or not node or not name:
-            raise SystemExit(f"--param expects NODE.NAME=VALUE, got {item!r}")
-        parsed = yaml.safe_load(value) if value.strip() else ""
+            raise GraphConfigError(f"--param expects NODE.NAME=VALUE, got {item!r}")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError as err:
+            raise GraphConfigError(f"--param {item!r}: value is not valid YAML: {yaml_problem(err)}") from err
         out.setdefault(node, {})[name] = "" if parsed is None else parsed
     return out
 

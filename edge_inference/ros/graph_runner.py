@@ -31,10 +31,17 @@ class Graph:
             raise ValueError(f"executor must be 'events' or 'multi', not {executor!r}")
         self.kind = executor
         self.nodes = []
+        from rclpy.exceptions import ParameterException
+
+        from edge_inference.core.config_fields import ParameterError
+        from edge_inference.ros.graph import GraphConfigError
         try:
             for spec in specs:
                 overrides = [Parameter(k, value=v) for k, v in spec.parameters.items()]
-                node = spec.node_class()(parameter_overrides=overrides, context=context)
+                try:
+                    node = spec.node_class()(parameter_overrides=overrides, context=context)
+                except (ParameterException, ParameterError) as err:  # say which node's parameter
+                    raise GraphConfigError(f"{spec.name}: {err}") from err
                 self.nodes.append(node)
                 self.executor.add_node(node)
         except Exception:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from sensor_msgs.msg import Image
 
+from edge_inference.core.errors import EdgeInferenceError
+
 try:  # the real ROS 2 cv_bridge, when installed
     from cv_bridge import CvBridge as _CvBridge  # type: ignore
     _BRIDGE = _CvBridge()
@@ -27,7 +29,7 @@ _ENCODINGS = {
 }
 
 
-class UnsupportedEncodingError(ValueError):
+class UnsupportedEncodingError(EdgeInferenceError, ValueError):
     """The image encoding cannot be turned into an 8-bit RGB frame."""
 
 

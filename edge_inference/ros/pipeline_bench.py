@@ -197,6 +197,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     """Entry point of `edge-inference bench --pipeline`."""
+    from edge_inference.core.errors import UsageError
+
+    bad = [f"--{n} {getattr(args, n)}" for n in ("width", "height", "frames") if getattr(args, n) < 1]
+    bad += [f"--rate {args.rate}"] * (not args.rate > 0) + [f"--warmup {args.warmup}"] * (args.warmup < 0)
+    if bad:
+        raise UsageError(f"--pipeline needs positive sizes, frames and rate: {', '.join(bad)}")
     json_path = args.json
     if json_path is not None and json_path == getattr(args, "pipeline_shared_json_default", None):
         json_path = DEFAULT_JSON

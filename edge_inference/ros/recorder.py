@@ -7,6 +7,8 @@ import importlib
 from datetime import datetime
 from pathlib import Path
 
+from edge_inference.core.errors import ToolMissing
+
 SENSOR_TOPICS = {"/camera/image_raw", "/camera/camera_info", "/imu/data_raw", "/imu/mag", "/range"}
 
 
@@ -21,7 +23,7 @@ def ros_message_class(msgtype: str):
     try:
         return getattr(importlib.import_module(f"{package}.msg"), name)
     except (ImportError, AttributeError) as err:
-        raise ValueError(f"message type {msgtype} is not importable ({err}); "
+        raise ToolMissing(f"message type {msgtype} is not importable ({err}); "
                          f"source scripts/env.sh or the ROS setup first") from err
 
 

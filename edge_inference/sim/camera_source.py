@@ -14,6 +14,7 @@ import threading
 
 import numpy as np
 
+from edge_inference.core.errors import EdgeInferenceError
 from edge_inference.sim.render import CameraConfig, LightingConfig, Renderer
 from edge_inference.sim.track import Track, TrackConfig
 
@@ -22,7 +23,7 @@ _LIGHT_KEYS = {"gain": float, "texture_seed": int, "texture_strength": float, "s
 _CAM_KEYS = {"hfov_deg": float, "cam_height_m": float, "pitch_deg": float, "max_range_m": float}
 
 
-class SimSourceError(ValueError):
+class SimSourceError(EdgeInferenceError, ValueError):
     """A malformed ``sim:`` camera source spec."""
 
 

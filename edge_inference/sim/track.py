@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge_inference.core.errors import EdgeInferenceError
+
 SHAPES = ("oval", "circle", "bean")
 
 
-class TrackError(ValueError):
+class TrackError(EdgeInferenceError, ValueError):
     """A track configuration that cannot produce a valid closed lane."""
 
 

@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_inference.commands.arg_types import non_negative_int, positive_int
+from edge_inference.core.errors import CheckFailed, UsageError
+from edge_inference.core.files import write_text_atomic
 from edge_inference.evaluation.model_bench import (
     ALL_BACKENDS,
     CAR_ACT_DIR,
@@ -46,13 +49,13 @@ def register(subparsers) -> None:
                    help="bench ACT at the car configuration (360x640 image, chunk 32, 4 encoder / 1 decoder "
                         "layers, ResNet18, D=512): a randomly initialised checkpoint in artifacts/act_car is made "
                         "when --act-model is not given (latency does not depend on the weights)")
-    p.add_argument("--runner-runs", type=int, default=50, help="timed calls of the node-level runner")
+    p.add_argument("--runner-runs", type=positive_int, default=50, help="timed calls of the node-level runner")
     p.add_argument("--act-data", default="donkey:../shared/data/donkey/data,../shared/data/donkey/data_2",
                    help="real ACT inputs used to export/quantize the ACT model when its ONNX files are missing")
     p.add_argument("--backends", default=",".join(ALL_BACKENDS))
-    p.add_argument("--runs", type=int, default=300)
-    p.add_argument("--warmup", type=int, default=20)
-    p.add_argument("--threads", type=int, default=2, help="intra-op threads for every backend")
+    p.add_argument("--runs", type=positive_int, default=300, help="timed calls per backend (>= 200: stable p99)")
+    p.add_argument("--warmup", type=non_negative_int, default=20)
+    p.add_argument("--threads", type=positive_int, default=2, help="intra-op threads for every backend")
     p.add_argument("--cpus", default="", help="CPU affinity, e.g. 0,1 (default: not pinned)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--pipeline", action="store_true",
@@ -70,8 +73,7 @@ def run(args) -> int:
         serve(json.loads(args.worker))
         return 0
     if args.runs < 200:
-        print("error: --runs must be >= 200 for stable p99")
-        return 2
+        raise UsageError(f"--runs must be >= 200 for a stable p99, got {args.runs}")
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if args.act_car and not args.act_model:
         args.act_model = str(CAR_ACT_DIR)
@@ -101,12 +103,15 @@ def run(args) -> int:
                 arch = json.loads(checkpoint.read_text())
                 report["config"][name] |= {k: arch[k] for k in ("vision_backbone", "dim_model", "n_encoder_layers",
                                                                  "n_decoder_layers", "dim_feedforward") if k in arch}
+    results = [(f"{m} {b}", r) for m, by_backend in report["models"].items() for b, r in by_backend.items()]
+    if not any("p50_ms" in r for _, r in results):  # skipping some backends is fine; measuring nothing is not
+        raise UsageError("nothing was measured, every model/backend was skipped: " + "; ".join(
+            f"{name}: {r.get('skipped', r)}" for name, r in results))
     report["ratios"] = ratios(report["models"])
     out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    write_text_atomic(out, json.dumps(report, indent=2))
     table = markdown_table(report)
-    Path(args.markdown or out.with_suffix(".md")).write_text(table)
+    write_text_atomic(args.markdown or out.with_suffix(".md"), table)
     print(table)
     return 0
 
@@ -120,7 +125,7 @@ def prepare_act(model_dir: Path, data: str) -> None:
         module.register(parser.add_subparsers())
         args = parser.parse_args(argv)
         if args.func(args) != 0:
-            raise SystemExit(f"error: `edge-inference {' '.join(argv)}` failed")
+            raise CheckFailed(f"`edge-inference {' '.join(argv)}` failed")
 
     if not (model_dir / "model.onnx").is_file():
         call(export, ["export", "--model", str(model_dir), "--dataset", data])

@@ -18,14 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_inference.commands.arg_types import positive_float, positive_int
+from edge_inference.core.files import write_text_atomic
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("bench-bridge", help="PWM link round trip and board watchdog latency (JSON)",
                               description=__doc__)
     p.add_argument("--json", default="artifacts/bench_bridge.json", help="JSON output path")
-    p.add_argument("--runs", type=int, default=300, help="round trips per target")
-    p.add_argument("--rate", type=float, default=50.0, help="command rate, Hz (the bridge's send_rate)")
-    p.add_argument("--watchdog-runs", type=int, default=5)
+    p.add_argument("--runs", type=positive_int, default=300, help="round trips per target")
+    p.add_argument("--rate", type=positive_float, default=50.0, help="command rate, Hz (the bridge's send_rate)")
+    p.add_argument("--watchdog-runs", type=positive_int, default=5)
     p.set_defaults(func=run)
 
 
@@ -97,8 +100,6 @@ def run(args) -> int:
         result["firmware_simavr"] = fw
         result["ratios"] = {"rtt_p50_firmware_over_emulator":
                             fw["rtt"]["p50_ms"] / result["emulator"]["rtt"]["p50_ms"]}
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2))
+    write_text_atomic(Path(args.json), json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     return 0

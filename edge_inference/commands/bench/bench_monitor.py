@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_inference.commands.arg_types import positive_int
+from edge_inference.core.files import write_text_atomic
 from edge_inference.evaluation.model_bench import percentiles
 
 
@@ -24,7 +26,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("bench-monitor", help="cost of markers, overlay and monitor_node per frame (JSON)",
                               description=__doc__)
     p.add_argument("--json", default="artifacts/bench_monitor.json", help="JSON output path")
-    p.add_argument("--runs", type=int, default=200, help="timed repetitions per measurement")
+    p.add_argument("--runs", type=positive_int, default=200, help="timed repetitions per measurement")
     p.set_defaults(func=run)
 
 
@@ -110,8 +112,6 @@ def bench_monitor_frame(runs: int, width: int = 320, height: int = 180) -> dict:
 
 
 def run(args) -> int:
-    if args.runs < 1:
-        raise SystemExit("bench-monitor: --runs must be >= 1")
     result = bench_cores(args.runs)
     result["monitor_frame"] = bench_monitor_frame(args.runs)
     mf = result["monitor_frame"]
@@ -120,8 +120,7 @@ def run(args) -> int:
                         / max(result["overlay"]["320x180"]["p50_ms"], 1e-9)}
     result["config"] = {"runs": args.runs, "machine": platform.machine(), "python": platform.python_version()}
     out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out, json.dumps(result, indent=2) + "\n")
     print(f"overlay 320x180 p50 {result['overlay']['320x180']['p50_ms']:.2f} ms, "
           f"640x360 p50 {result['overlay']['640x360']['p50_ms']:.2f} ms; path h100 p50 "
           f"{result['path']['h100']['p50_ms']:.3f} ms; monitor frame unwatched p50 {mf['unwatched']['p50_ms']:.4f} ms "

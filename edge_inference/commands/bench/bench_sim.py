@@ -10,11 +10,14 @@ import json
 import time
 from pathlib import Path
 
+from edge_inference.commands.arg_types import positive_int
+from edge_inference.core.files import write_text_atomic
+
 
 def register(sub) -> None:
     p = sub.add_parser("bench-sim", help="simulator speed on one core (render, dynamics, IMU, expert) -> JSON")
     p.add_argument("--json", default="artifacts/bench_sim.json")
-    p.add_argument("--frames", type=int, default=300)
+    p.add_argument("--frames", type=positive_int, default=300)
     p.set_defaults(func=run)
 
 
@@ -64,7 +67,6 @@ def run(args) -> int:
     out["expert_act"] = _timeit(lambda: expert.act(state), 2000)
     r320 = out["render_320x180"]
     out["render_320x180_meets_30fps_one_core"] = r320["p95_ms"] < 1e3 / 30
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=2))
+    write_text_atomic(Path(args.json), json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))
     return 0

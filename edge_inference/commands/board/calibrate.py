@@ -17,10 +17,10 @@ board is disarmed and gets back the limits of the saved calibration.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from edge_inference.core.pwm_mapping import Calibration, CalibrationError, default_calibration_path, load_calibration
+from edge_inference.commands.arg_types import positive_int
+from edge_inference.core.pwm_mapping import Calibration, default_calibration_path, load_calibration
 from edge_inference.devices.calibration_session import CalibrationSession, run_session
 
 
@@ -28,32 +28,27 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("calibrate", help="interactive PWM calibration of steering and throttle",
                               description=__doc__)
     p.add_argument("--port", required=True, help="serial port of the PWM board, e.g. /dev/ttyUSB0")
-    p.add_argument("--baudrate", type=int, default=115200)
+    p.add_argument("--baudrate", type=positive_int, default=115200)
     p.add_argument("--file", default=None, help="calibration YAML (default: the package's config/calibration.yaml)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import serial
+    from edge_inference.devices.board_client import BoardClient
 
-    from edge_inference.devices.board_client import BoardClient, BoardTimeout
     path = Path(args.file) if args.file else default_calibration_path()
-    try:
-        cal = load_calibration(path) if path.is_file() else Calibration()
-        session = CalibrationSession(cal, path)
-        with BoardClient(args.port, args.baudrate) as client:
-            print(f"connected to {client.handshake()}")
-            print("Put the car on a stand: the wheels will turn and the motor may spin.")
+    cal = load_calibration(path) if path.is_file() else Calibration()  # a damaged file stops here, not at save
+    session = CalibrationSession(cal, path)
+    with BoardClient(args.port, args.baudrate) as client:  # serial errors are OSErrors: one line, exit 2
+        print(f"connected to {client.handshake()}")
+        print("Put the car on a stand: the wheels will turn and the motor may spin.")
 
-            def lines():
-                while True:
-                    try:
-                        yield input(f"[{session.channel} {session.pulse[session.channel]} µs]> ")
-                    except EOFError:
-                        return
-            run_session(client, session, lines(), print)
-    except (serial.SerialException, BoardTimeout, CalibrationError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        def lines():
+            while True:
+                try:
+                    yield input(f"[{session.channel} {session.pulse[session.channel]} µs]> ")
+                except EOFError:
+                    return
+        run_session(client, session, lines(), print)
     print("board disarmed")
     return 0

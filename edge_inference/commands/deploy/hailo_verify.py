@@ -8,10 +8,15 @@ above ``--max-nmae`` (ACT).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
+
+from edge_inference.commands.arg_types import non_negative_float, positive_int, probability
+from edge_inference.core.errors import CheckFailed, ToolMissing
+from edge_inference.core.files import InputFileError, write_text_atomic
 
 
 def register(subparsers) -> None:
@@ -19,9 +24,9 @@ def register(subparsers) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="model directory with model.hef(.json) and model.onnx")
     p.add_argument("--samples", default=None)
-    p.add_argument("--limit", type=int, default=200)
-    p.add_argument("--min-agreement", type=float, default=0.98, help="FSQ class agreement")
-    p.add_argument("--max-nmae", type=float, default=0.05, help="ACT action NMAE")
+    p.add_argument("--limit", type=positive_int, default=200)
+    p.add_argument("--min-agreement", type=probability, default=0.98, help="FSQ class agreement")
+    p.add_argument("--max-nmae", type=non_negative_float, default=0.05, help="ACT action NMAE")
     p.add_argument("--json", default=None, help="write the report here")
     p.set_defaults(func=run)
 
@@ -54,13 +59,16 @@ def run(args) -> int:
     from edge_inference.deploy.quantization import load_samples
 
     model_dir = Path(args.model)
+    if not model_dir.is_dir():
+        raise InputFileError(f"model folder not found ({model_dir})")
+    reference = create_backend("onnxruntime", model_dir)
+    samples = load_samples(args.samples or model_dir / "calibration.npz")
     try:
         hailo = create_backend("hailo", model_dir)
     except BackendError as err:
-        print(f"error: {err}")
-        return 3
-    reference = create_backend("onnxruntime", model_dir)
-    samples = load_samples(args.samples or model_dir / "calibration.npz")
+        if importlib.util.find_spec("hailo_platform") is None:  # not the robot: HailoRT is not installed
+            raise ToolMissing(str(err)) from err
+        raise
     try:
         report = compare_backends(reference, hailo, samples, args.limit)
     finally:
@@ -72,7 +80,9 @@ def run(args) -> int:
     report["passed"] = bool(ok)
     text = json.dumps(report, indent=2)
     if args.json:
-        Path(args.json).write_text(text)
+        write_text_atomic(args.json, text)
     print(text)
-    print("PASS" if ok else "FAIL: HEF outputs disagree with ONNX Runtime beyond the threshold")
-    return 0 if ok else 1
+    if not ok:
+        raise CheckFailed("FAIL: HEF outputs disagree with ONNX Runtime beyond the threshold")
+    print("PASS")
+    return 0

@@ -17,6 +17,10 @@ import argparse
 import json
 from pathlib import Path
 
+from edge_inference.commands.arg_types import non_negative_float, positive_int
+from edge_inference.core.errors import UsageError
+from edge_inference.core.files import InputFileError
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("quantize", help="int8-quantize an exported ONNX model with an accuracy gate",
@@ -26,12 +30,12 @@ def register(subparsers) -> None:
     source.add_argument("--samples", help=".npz file or directory of .npz samples")
     source.add_argument("--dataset", help="hapt:DIR (FSQ) or donkey:DIR[,DIR] (ACT)")
     source.add_argument("--bag", help="rosbag2 directory (ACT)")
-    p.add_argument("--num-calibration", type=int, default=200)
-    p.add_argument("--num-eval", type=int, default=400, help="ACT evaluation samples (FSQ: all held-out windows)")
+    p.add_argument("--num-calibration", type=positive_int, default=200)
+    p.add_argument("--num-eval", type=positive_int, default=400, help="ACT evaluation samples (FSQ: all held-out windows)")
     p.add_argument("--out", default=None, help="int8 model path (default: next to the fp32 model)")
     p.add_argument("--report", default=None, help="report JSON path (default: quantize_report.json beside)")
-    p.add_argument("--act-nmae-max", type=float, default=0.05)
-    p.add_argument("--fsq-acc-drop-max", type=float, default=1.0, help="accuracy points")
+    p.add_argument("--act-nmae-max", type=non_negative_float, default=0.05)
+    p.add_argument("--fsq-acc-drop-max", type=non_negative_float, default=1.0, help="accuracy points")
     p.add_argument("--no-per-channel", action="store_true")
     p.set_defaults(func=run)
 
@@ -56,7 +60,7 @@ def collect_samples(args, metadata: dict) -> tuple[dict, dict]:
         return calibration, cs.fsq_hapt_samples(location, metadata, test_users)
     if kind == "donkey" and metadata["model"] == "act":
         return split_samples(cs.act_donkey_samples(location.split(","), metadata, total), args.num_calibration)
-    raise SystemExit(f"error: --dataset {args.dataset!r} does not fit a {metadata['model']!r} model "
+    raise UsageError(f"--dataset {args.dataset!r} does not fit a {metadata.get('model')!r} model "
                      "(hapt:DIR for FSQ, donkey:DIR for ACT)")
 
 
@@ -67,8 +71,7 @@ def run(args) -> int:
     model = Path(args.model)
     fp32 = model / "model.onnx" if model.is_dir() else model
     if not fp32.is_file():
-        print(f"error: {fp32} not found; run `edge-inference export` first")
-        return 2
+        raise InputFileError(f"fp32 ONNX model not found; run `edge-inference export` first ({fp32})")
     out = Path(args.out) if args.out else fp32.with_name("model.int8.onnx")
     report_path = Path(args.report) if args.report else fp32.with_name("quantize_report.json")
     metadata = read_onnx_metadata(fp32)
@@ -78,8 +81,8 @@ def run(args) -> int:
         report = quantize_with_gate(fp32, out, calibration, evaluation, gates, report_path,
                                     per_channel=not args.no_per_channel)
     except QuantizationGateError as err:
-        print(f"FAIL: quantization gate: {err} (report: {report_path}; no int8 model written)")
-        return 1
+        raise QuantizationGateError(f"FAIL: quantization gate: {err} (report: {report_path}; no int8 model "
+                                    f"written, {out} unchanged)") from err
     summary = {k: report[k] for k in ("act", "fsq") if k in report}
     print(json.dumps(summary, indent=2))
     print(f"PASS: wrote {out} ({report['int8_bytes']} B = {100 * report['size_ratio']:.1f}% of fp32), "

@@ -17,6 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from edge_inference.commands.arg_types import non_negative_float, positive_float, positive_int
+from edge_inference.core.errors import CheckFailed, UsageError
+from edge_inference.core.files import Staging
+
 HEURISTIC = "heuristic"  # the numpy stand-in models of edge_inference.backends.heuristic
 
 
@@ -37,14 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mode.add_argument("--realtime", dest="mode", action="store_const", const="realtime",
                       help="republish on DDS with /clock at the bag's pace")
     p.set_defaults(mode="fast")
-    p.add_argument("--rate", type=float, default=1.0, help="--realtime playback speed factor")
-    p.add_argument("--sim-latency-ms", type=float, default=0.0,
+    p.add_argument("--rate", type=positive_float, default=1.0, help="--realtime playback speed factor")
+    p.add_argument("--sim-latency-ms", type=non_negative_float, default=0.0,
                    help="simulated model latency: chunks take effect this long after their frame")
     p.add_argument("--chunk-mode", choices=("queue", "ensemble", "async"), default=None,
                    help="chunk execution, the policy node's `mode` (default: config/rover.yaml)")
-    p.add_argument("--n-action-steps", type=int, default=None,
+    p.add_argument("--n-action-steps", type=positive_int, default=None,
                    help="queue mode: actions executed per chunk (default: config/rover.yaml)")
-    p.add_argument("--max-action-age", type=float, default=None,
+    p.add_argument("--max-action-age", type=positive_float, default=None,
                    help="s; older chunks give neutral (default: config/rover.yaml)")
     p.add_argument("--teleop", choices=("command", "state"), default="command",
                    help="ground truth: manual VehicleCommands (imports, teleop) or VehicleState in manual "
@@ -64,7 +68,7 @@ def _pairs(models: list[str], backends: list[str]) -> list[tuple[str, str | None
         return [(m, backends[0]) for m in models]
     if len(models) == len(backends):
         return list(zip(models, backends))
-    raise ValueError(f"give one --model per --backend ({len(models)} models, {len(backends)} backends)")
+    raise UsageError(f"give one --model per --backend ({len(models)} models, {len(backends)} backends)")
 
 
 def load_policy(model: str, backend: str | None):
@@ -129,9 +133,9 @@ def _variants(args: argparse.Namespace) -> list[tuple[str | None, str | None, st
     policies = _pairs(args.model, args.backend) or [(None, None)]
     behaviors = [(args.behavior_model, b) for b in (args.behavior_backend or [None])]
     if len(policies) > 1 and len(behaviors) > 1:
-        raise ValueError("compare either policies/backends or behavior backends in one run, not both")
+        raise UsageError("compare either policies/backends or behavior backends in one run, not both")
     if policies == [(None, None)] and not args.behavior_model:
-        raise ValueError("give --model and/or --behavior-model")
+        raise UsageError("give --model and/or --behavior-model")
     return [(pm, pb, bm, bb) for pm, pb in policies for bm, bb in behaviors]
 
 
@@ -142,27 +146,34 @@ def _variant_label(pm: str | None, pb: str | None, bm: str | None, bb: str | Non
 
 
 def run(args: argparse.Namespace) -> int:
+    variants = _variants(args)
+    # Every model is loaded (and its metadata checked against its graph) before any replay.
+    loaded = []
+    try:
+        for pm, pb, bm, bb in variants:
+            loaded.append((load_policy(pm, pb) if pm else None, load_behavior(bm, bb)))
+        # The report folder appears only complete: written beside --out, moved there at the end.
+        with Staging(args.out) as stage:
+            _evaluate(args, variants, loaded, stage)
+            stage.commit()
+    finally:
+        for runner in (r for pair in loaded for r in pair):
+            close = getattr(runner, "close", None)
+            if close is not None:
+                close()
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, variants, loaded, stage: Staging) -> None:
     import json
 
-    from edge_inference.core.bag_io import BagError
     from edge_inference.core.imu_window import WindowConfig
     from edge_inference.evaluation.replay import ReplayConfig, evaluate_bag
     from edge_inference.evaluation.report import comparison_markdown, write_report
 
-    try:
-        variants = _variants(args)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     compare_behavior = len({v[3] for v in variants}) > 1
     labels, metrics_list, timings, results = [], [], [], []
-    for pm, pb, bm, bb in variants:
-        try:
-            policy = load_policy(pm, pb) if pm else None
-            behavior = load_behavior(bm, bb)
-        except (OSError, ValueError, KeyError, RuntimeError) as err:  # RuntimeError: BackendError
-            print(f"error: cannot load model: {err}", file=sys.stderr)
-            return 2
+    for (pm, pb, bm, bb), (policy, behavior) in zip(variants, loaded):
         scheduler = scheduler_config(args, getattr(policy, "chunk_size", None), getattr(policy, "dt", None))
         window = WindowConfig(window_length=getattr(behavior, "window_length", 100),
                               sample_rate_hz=getattr(behavior, "sample_rate_hz", 50.0), stride=25)
@@ -174,35 +185,39 @@ def run(args: argparse.Namespace) -> int:
                     "behavior_model": bm, "behavior_backend": bb or getattr(behavior, "backend_name", None),
                     "behavior_hash": getattr(behavior, "model_hash", None)}
         label = _variant_label(pm, pb, bm, bb, compare_behavior)
-        out_dir = args.out if len(variants) == 1 else args.out / label
-        try:
-            if args.mode == "realtime":
-                from edge_inference.evaluation.realtime import evaluate_bag_realtime
+        out_dir = stage.dir if len(variants) == 1 else stage.path(label)
+        if args.mode == "realtime":
+            from edge_inference.evaluation.realtime import evaluate_bag_realtime
 
-                metrics, result = evaluate_bag_realtime(args.bag, config, policy, behavior, run_info, args.rate)
-            else:
-                metrics, result = evaluate_bag(args.bag, config, policy, behavior, run_info)
-        except (BagError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        finally:
-            for runner in (policy, behavior):
-                close = getattr(runner, "close", None)
-                if close is not None:
-                    close()
+            metrics, result = evaluate_bag_realtime(args.bag, config, policy, behavior, run_info, args.rate)
+        else:
+            metrics, result = evaluate_bag(args.bag, config, policy, behavior, run_info)
+        _check_scored(label, metrics, policy is not None, behavior is not None)
         write_report(out_dir, metrics, result, f"{label} on {Path(args.bag).name}")
         timings.append(json.loads((out_dir / "timing.json").read_text()))
         labels.append(label)
         metrics_list.append(metrics)
         results.append(result)
-        _print_summary(label, metrics, out_dir)
+        _print_summary(label, metrics, args.out if len(variants) == 1 else args.out / label)
     if len(variants) > 1:
         from edge_inference.evaluation.metrics import agreement
 
         agreements = [{}] + [agreement(results[0], r) for r in results[1:]]
-        (args.out / "comparison.md").write_text(comparison_markdown(labels, metrics_list, timings, agreements))
+        stage.path("comparison.md").write_text(comparison_markdown(labels, metrics_list, timings, agreements))
         print(f"comparison: {args.out / 'comparison.md'}")
-    return 0
+
+
+def _check_scored(label: str, metrics: dict, with_policy: bool, with_behavior: bool) -> None:
+    """A model that could not be scored at all (e.g. it only outputs NaN) fails the evaluation."""
+    policy = metrics.get("policy") or {}
+    if with_policy and not policy.get("scored_samples"):
+        reasons = policy.get("neutral_samples") or metrics.get("replay_counts") or {}
+        raise CheckFailed(f"FAIL: {label}: none of {policy.get('teleop_samples', 0)} teleop commands could be "
+                          f"scored (policy neutral: {reasons}); no report written")
+    behavior = metrics.get("behavior") or {}
+    if with_behavior and not behavior.get("windows"):
+        raise CheckFailed(f"FAIL: {label}: the behavior model classified no IMU window "
+                          f"({metrics.get('replay_counts') or {}}); no report written")
 
 
 def _print_summary(label: str, metrics: dict, out_dir: Path) -> None:

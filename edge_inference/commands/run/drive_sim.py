@@ -19,6 +19,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edge_inference.commands.arg_types import non_negative_float, positive_int
+from edge_inference.core.errors import CheckFailed, UsageError
+from edge_inference.core.files import write_text_atomic
 from edge_inference.sim.closed_loop import EXPERT, drive_direct, drive_graph, print_table
 
 
@@ -33,8 +36,9 @@ def add_args(p) -> None:
     p.add_argument("--model", default=EXPERT, help="policy model (checkpoint dir / ONNX), or 'expert'")
     p.add_argument("--backend", default="onnxruntime-int8",
                    help="policy backend: onnxruntime, onnxruntime-int8, torch, torch-int8, hailo, heuristic")
-    p.add_argument("--laps", type=int, default=1)
-    p.add_argument("--timeout", type=float, default=0.0, help="give up after this many s (0: 30 s per lap + 15 s)")
+    p.add_argument("--laps", type=positive_int, default=1)
+    p.add_argument("--timeout", type=non_negative_float, default=0.0,
+                   help="give up after this many s (0: 30 s per lap + 15 s)")
     p.add_argument("--mode", choices=("graph", "direct"), default="graph")
     p.add_argument("--track-shape", default="oval", choices=("oval", "bean", "circle"))
     p.add_argument("--board", default="emulator", choices=("emulator", "firmware"),
@@ -46,8 +50,7 @@ def add_args(p) -> None:
 def run(args) -> int:
     timeout = args.timeout or 30.0 * args.laps + 15.0
     if args.model != EXPERT and args.backend != "heuristic" and not Path(args.model).exists():
-        print(f"drive-sim: model {args.model} not found")
-        return 2
+        raise UsageError(f"model not found ({args.model})")
     if args.mode == "graph":
         result = drive_graph(args.model, args.backend, args.laps, timeout, args.track_shape, args.quiet, args.board)
     else:
@@ -55,6 +58,8 @@ def run(args) -> int:
     print_table([result])
     print(f"stop: {result['stop_reason']}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
-    return 0 if result["laps_completed"] >= args.laps and result["off_track_events"] == 0 else 1
+        write_text_atomic(args.json, json.dumps(result, indent=2))
+    if result["laps_completed"] < args.laps or result["off_track_events"] > 0:
+        raise CheckFailed(f"FAIL: {result['laps_completed']} of {args.laps} lap(s), "
+                          f"{result['off_track_events']} off-track event(s) (stop: {result['stop_reason']})")
+    return 0

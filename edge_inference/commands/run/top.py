@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import time
 
+from edge_inference.commands.arg_types import non_negative_float, positive_float
 from edge_inference.ros.dashboard import TOPICS, Dashboard, render
 
 
 def register(sub) -> None:
     p = sub.add_parser("top", help="live terminal dashboard of the running graph (rates, latencies, command, link)")
-    p.add_argument("--duration", type=float, default=0.0, help="exit after this many seconds (0: until Ctrl-C)")
+    p.add_argument("--duration", type=non_negative_float, default=0.0, help="exit after this many seconds (0: until Ctrl-C)")
     p.add_argument("--once", action="store_true",
                    help="listen for --duration seconds (default 3), print the table once and exit")
-    p.add_argument("--refresh-hz", type=float, default=2.0, help="redraws per second")
+    p.add_argument("--refresh-hz", type=positive_float, default=2.0, help="redraws per second")
     p.set_defaults(func=run)
 
 
@@ -35,8 +36,6 @@ def run(args) -> int:
 
     from edge_inference.ros.qos import qos_from_name
 
-    if args.refresh_hz <= 0:
-        raise SystemExit("edge-inference top: --refresh-hz must be > 0")
     duration = args.duration if args.duration > 0 else (3.0 if args.once else float("inf"))
     rclpy.init()
     node = Node("edge_inference_top")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from edge_inference.commands.arg_types import non_negative_float
 from edge_inference.ros.graph import describe, merge_params, parse_param_overrides, sim_overrides
 from edge_inference.ros.graph_runner import Graph
 
@@ -27,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--sim", action="store_true",
                    help="include the simulator: sim camera, simulated board on a pty, policy enabled")
     p.add_argument("--executor", default="events", choices=["events", "multi"])
-    p.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl-C)")
+    p.add_argument("--duration", type=non_negative_float, default=0.0, help="stop after N seconds (0 = until Ctrl-C)")
     p.set_defaults(func=run)
 
 
@@ -43,16 +44,18 @@ def run(args) -> int:
     specs = describe(backend=args.backend, camera_source=args.camera_source, serial_port=args.serial_port,
                      config=args.config, use_sim_time=args.use_sim_time, with_sim=args.sim, overrides=overrides)
     rclpy.init()
-    graph = Graph(specs, executor=args.executor).start()
-    print("running: " + ", ".join(s.name for s in specs), flush=True)
+    graph = None
     try:
+        graph = Graph(specs, executor=args.executor).start()  # bad parameter values fail here, before running
+        print("running: " + ", ".join(s.name for s in specs), flush=True)
         t_end = time.monotonic() + args.duration if args.duration > 0 else float("inf")
         while time.monotonic() < t_end:
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:
-        graph.close()
+        if graph is not None:
+            graph.close()
         rclpy.try_shutdown()
         if tmpdir is not None:
             tmpdir.cleanup()

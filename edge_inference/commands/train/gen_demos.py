@@ -17,18 +17,21 @@ import json
 import time
 from pathlib import Path
 
+from edge_inference.commands.arg_types import non_negative_float, non_negative_int, positive_float, positive_int
+from edge_inference.core.files import Staging
+
 
 def register(sub) -> None:
     p = sub.add_parser("gen-demos", help="generate expert demonstrations (npz + rosbag2) and IMU windows in the sim",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="artifacts/sim_demos", help="output directory")
-    p.add_argument("--episodes", type=int, default=12)
-    p.add_argument("--seconds", type=float, default=40.0, help="per episode")
-    p.add_argument("--image-size", type=int, nargs=2, default=(72, 128), metavar=("H", "W"),
+    p.add_argument("--episodes", type=positive_int, default=12)
+    p.add_argument("--seconds", type=positive_float, default=40.0, help="per episode")
+    p.add_argument("--image-size", type=positive_int, nargs=2, default=(72, 128), metavar=("H", "W"),
                    help="stored image size (the camera renders 320x180, resized with INTER_AREA)")
-    p.add_argument("--steer-noise", type=float, default=0.25, help="injected steering disturbance std")
-    p.add_argument("--bag-episodes", type=int, default=1, help="episodes also written as rosbag2 (0: none)")
-    p.add_argument("--imu-drives", type=int, default=12, help="scripted drives for the IMU dataset (0: none)")
+    p.add_argument("--steer-noise", type=non_negative_float, default=0.25, help="injected steering disturbance std")
+    p.add_argument("--bag-episodes", type=non_negative_int, default=1, help="episodes also written as rosbag2 (0: none)")
+    p.add_argument("--imu-drives", type=non_negative_int, default=12, help="scripted drives for the IMU dataset (0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
@@ -86,14 +89,23 @@ class _BagRecorder:
 
 
 def run(args) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(17, "--out exists and is not a folder", str(out))
+    with Staging(out) as stage:  # earlier demos in --out stay until the new ones are complete
+        summary = _generate(args, stage)
+        stage.commit()
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _generate(args, stage: Staging) -> dict:
     import numpy as np
 
     from edge_inference.sim.behaviors import BEHAVIOR_CLASSES
     from edge_inference.sim.board_link import load_sim_calibration
     from edge_inference.sim.demonstrations import DemoConfig, generate_demos, imu_windows
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     cfg = DemoConfig(episodes=args.episodes, seconds=args.seconds, image_size=tuple(args.image_size),
                      steer_noise=args.steer_noise, seed=args.seed)
     t0 = time.monotonic()
@@ -101,11 +113,7 @@ def run(args) -> int:
     recorders = {}
     if args.bag_episodes > 0:
         from edge_inference.core.bag_io import BagWriter
-        bag_path = out / "bag"
-        if bag_path.exists():
-            import shutil
-            shutil.rmtree(bag_path)
-        writer = BagWriter(bag_path, storage="mcap", compress=True).__enter__()
+        writer = BagWriter(stage.path("bag"), storage="mcap", compress=True).__enter__()
 
     def on_frame(ep, frame):
         if writer is None or ep >= args.bag_episodes:
@@ -122,16 +130,15 @@ def run(args) -> int:
     finally:
         if writer is not None:
             writer.close()
-    np.savez_compressed(out / "demos.npz", **demos)
+    np.savez_compressed(stage.path("demos.npz"), **demos)
     summary = {"frames": int(len(demos["actions"])), "episodes": cfg.episodes, "fps": cfg.fps,
                "image_size": list(cfg.image_size), "seconds": round(time.monotonic() - t0, 1)}
     if args.imu_drives > 0:
         w = imu_windows(n_drives=args.imu_drives, seed=args.seed)
-        np.savez_compressed(out / "imu_windows.npz", **w)
+        np.savez_compressed(stage.path("imu_windows.npz"), **w)
         names, counts = np.unique(w["labels"], return_counts=True)
         summary["imu_windows"] = {str(n): int(c) for n, c in zip(names, counts)}
     if writer is not None:
         summary["bag_messages"] = dict(writer.counts)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps(summary, indent=2))
-    return 0
+    stage.path("summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

@@ -18,6 +18,10 @@ import argparse
 import json
 from pathlib import Path
 
+from edge_inference.commands.arg_types import fraction, positive_float, positive_int
+from edge_inference.core.errors import UsageError
+from edge_inference.core.files import Staging
+
 SMALL = {"image_size": (48, 64), "chunk_size": 8, "dim_model": 32, "n_heads": 2, "dim_feedforward": 64,
          "n_encoder_layers": 1, "n_decoder_layers": 1, "epochs": 1}  # --small: a test-sized model
 CALIBRATION_BYTES = 32 * 2**20  # cap on calibration.npz image data
@@ -29,34 +33,34 @@ def register(subparsers) -> None:
     p.add_argument("--data", nargs="+", required=True, help="tub dirs, .npz arrays, rosbag2 dirs and/or LeRobotDataset v3.0 dirs")
     p.add_argument("--out", required=True, help="checkpoint directory to write")
     p.add_argument("--eval-data", nargs="*", default=[], help="unseen drive(s) to score after training")
-    p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+    p.add_argument("--image-size", type=positive_int, nargs=2, default=None, metavar=("H", "W"),
                    help="model input size (default: as recorded; the car uses 360 640)")
     p.add_argument("--fit", default="resize", choices=["resize", "crop"], help="how frames reach the image size")
-    p.add_argument("--chunk-size", type=int, default=32)
-    p.add_argument("--n-action-steps", type=int, default=None, help="default: chunk size")
-    p.add_argument("--dim-model", type=int, default=256)
-    p.add_argument("--n-heads", type=int, default=8)
-    p.add_argument("--dim-feedforward", type=int, default=1024)
-    p.add_argument("--n-encoder-layers", type=int, default=4)
-    p.add_argument("--n-decoder-layers", type=int, default=1)
+    p.add_argument("--chunk-size", type=positive_int, default=32)
+    p.add_argument("--n-action-steps", type=positive_int, default=None, help="default: chunk size")
+    p.add_argument("--dim-model", type=positive_int, default=256)
+    p.add_argument("--n-heads", type=positive_int, default=8)
+    p.add_argument("--dim-feedforward", type=positive_int, default=1024)
+    p.add_argument("--n-encoder-layers", type=positive_int, default=4)
+    p.add_argument("--n-decoder-layers", type=positive_int, default=1)
     p.add_argument("--use-vae", action="store_true", help="train with the CVAE objective (LeRobot default)")
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--dropout", type=fraction, default=0.1)
+    p.add_argument("--epochs", type=positive_int, default=20)
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--lr", type=positive_float, default=1e-4)
+    p.add_argument("--val-fraction", type=fraction, default=0.1)
     p.add_argument("--no-augment", dest="augment", action="store_false")
-    p.add_argument("--state-dropout", type=float, default=0.0,
+    p.add_argument("--state-dropout", type=fraction, default=0.0,
                    help="fraction of training frames with the state input zeroed (as after a pause)")
     p.add_argument("--flip-steering", action="store_true",
                    help="augment: mirror half the frames and negate steering (+steering = left)")
     p.add_argument("--no-state", dest="use_state", action="store_false",
                    help="image-only policy (the state input is ignored): what the camera alone contributes")
-    p.add_argument("--limit", type=int, default=None,
+    p.add_argument("--limit", type=positive_int, default=None,
                    help="use only the first N frames of each source, --eval-data too (tests)")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (tests)")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="stop after N optimizer steps (tests)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--small", action="store_true",
                    help="tiny model for tests: 48x64 image, chunk 8, dim 32, 1+1 layers, 1 epoch")
@@ -79,8 +83,8 @@ def run(args) -> int:
                 continue
             setattr(args, key, value)
     image_size = tuple(args.image_size) if args.image_size else None
+    data = load_any(args.data, image_size, args.fit, args.limit)
     try:
-        data = load_any(args.data, image_size, args.fit, args.limit)
         config = ACTConfig(image_size=data.images.shape[1:3], state_dim=data.states.shape[1],
                            action_dim=data.actions.shape[1], action_names=data.action_names, fps=data.fps,
                            chunk_size=args.chunk_size, n_action_steps=args.n_action_steps or args.chunk_size,
@@ -93,28 +97,25 @@ def run(args) -> int:
                             val_fraction=args.val_fraction, augment=args.augment, device=args.device,
                             seed=args.seed, max_steps=args.max_steps, use_state=args.use_state,
                             flip_steering=args.flip_steering, state_dropout=args.state_dropout)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"error: {err}")
-        return 2
+    except ValueError as err:  # the config's own validation of the options
+        raise UsageError(f"{err}") from err
     print(f"train-act: {len(data)} frames from {data.source}, image {config.image_size}, fps {data.fps:.1f}",
           flush=True)
-    try:
-        model, stats, history = train_act(data, config, train, log=lambda s: print(s, flush=True))
-    except RuntimeError as err:
-        print(f"error: {err}")
-        return 2
+    model, stats, history = train_act(data, config, train, log=lambda s: print(s, flush=True))
     out = Path(args.out)
     provenance = {"data": [str(d) for d in args.data], "frames": len(data), "image_fit": args.fit,
                   "training": {k: v for k, v in vars(train).items()} | {"history": history}}
-    save_act(model, config, stats, out, extra_metadata=provenance)
-    module, _, _ = load_act(out)  # what the robot will load: checks the saved files too
-    _write_calibration(data, out / "calibration.npz")
-    if args.eval_data:
-        metrics = evaluate_drive(module, config, args.eval_data, args.fit, args.limit)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        _print_metrics(metrics)
+    with Staging(out) as stage:  # the previous checkpoint in --out stays until this one has loaded back
+        save_act(model, config, stats, stage.dir, extra_metadata=provenance)
+        module, _, _ = load_act(stage.dir)  # what the robot will load: checks the saved files too
+        _write_calibration(data, stage.path("calibration.npz"))
+        if args.eval_data:
+            metrics = evaluate_drive(module, config, args.eval_data, args.fit, args.limit)
+            stage.path("metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            _print_metrics(metrics)
+        size = stage.path("model.safetensors").stat().st_size
+        stage.commit()
     n_params = sum(p.numel() for p in module.parameters())
-    size = (out / "model.safetensors").stat().st_size
     print(f"wrote {out} ({n_params:,} parameters, model.safetensors {size / 2**20:.1f} MiB)")
     return 0
 

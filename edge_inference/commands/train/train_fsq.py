@@ -12,6 +12,10 @@ import argparse
 import json
 from pathlib import Path
 
+from edge_inference.commands.arg_types import positive_float, positive_int
+from edge_inference.core.errors import UsageError
+from edge_inference.core.files import InputFileError, Staging
+
 DEFAULT_HAPT = "../shared/data/hapt"
 DEFAULT_TEST_USERS = "17,18,19,20,21"
 
@@ -25,22 +29,25 @@ def register(subparsers) -> None:
                    help="HAPT classes: 'basic' (6 activities), 'all' (12 incl. transitions) or a comma list")
     p.add_argument("--test-users", default=DEFAULT_TEST_USERS, help="comma list of user ids held out")
     p.add_argument("--users", default="", help="restrict to these user ids (comma list; tests use a slice)")
-    p.add_argument("--window-length", type=int, default=100)
-    p.add_argument("--stride", type=int, default=50)
-    p.add_argument("--sample-rate-hz", type=float, default=None, help="for .csv data without a stored rate")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--window-length", type=positive_int, default=100)
+    p.add_argument("--stride", type=positive_int, default=50)
+    p.add_argument("--sample-rate-hz", type=positive_float, default=None, help="for .csv data without a stored rate")
+    p.add_argument("--epochs", type=positive_int, default=30)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=3e-3)
     p.add_argument("--conv-channels", default="32,64,64")
     p.add_argument("--levels", default="8,6,5,5,4")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--export", action="store_true", help="also write and verify model.onnx")
     p.set_defaults(func=run)
 
 
 def _ints(text: str) -> list[int]:
-    return [int(t) for t in text.split(",") if t.strip()]
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise UsageError(f"expected a comma list of integers, got {text!r}") from None
 
 
 def load_training_data(args):
@@ -55,29 +62,30 @@ def load_training_data(args):
         return hapt.load_hapt_windows(path, args.window_length, args.stride, activities,
                                       _ints(args.users) or None)
     if not path.is_file():
-        raise FileNotFoundError(f"training data {path} not found")
+        raise InputFileError(f"training data not found ({path})")
     return load_labelled_windows(path, args.sample_rate_hz)
 
 
 def run(args) -> int:
-    import numpy as np
-
     from edge_inference.datasets.hapt import BASIC_ACTIVITIES, split_by_user
+
+    data = load_training_data(args)  # bad data fails here, before torch loads
+
     from edge_inference.models.fsq import training
-    from edge_inference.models.fsq.checkpoint import save_fsq
     from edge_inference.models.fsq.configuration_fsq import FSQConfig
 
-    data = load_training_data(args)
     train, test = split_by_user(data, _ints(args.test_users))
     if len(train) == 0 or len(test) == 0:
-        print(f"error: split by user left {len(train)} train / {len(test)} test windows "
-              f"(users present: {sorted(set(data.users.tolist()))}, test users: {args.test_users})")
-        return 2
+        raise UsageError(f"split by user left {len(train)} train / {len(test)} test windows "
+                         f"(users present: {sorted(set(data.users.tolist()))}, test users: {args.test_users})")
     print(f"{len(train)} train windows (users {sorted(set(train.users.tolist()))}), "
           f"{len(test)} test windows (users {sorted(set(test.users.tolist()))}), classes {data.class_names}")
-    config = FSQConfig(class_names=list(data.class_names), window_length=args.window_length,
-                       sample_rate_hz=data.sample_rate_hz, levels=_ints(args.levels),
-                       conv_channels=_ints(args.conv_channels))
+    try:
+        config = FSQConfig(class_names=list(data.class_names), window_length=args.window_length,
+                           sample_rate_hz=data.sample_rate_hz, levels=_ints(args.levels),
+                           conv_channels=_ints(args.conv_channels))
+    except ValueError as err:  # the config's own validation of the options
+        raise UsageError(str(err)) from err
     train_features = training.window_features(train, config)
     config = training.fit_normalization(train_features, config)
     train_cfg = training.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
@@ -92,21 +100,33 @@ def run(args) -> int:
                        "train_windows": len(train), "test_windows": len(test)}
     model.config.provenance = {**data.source, "split": report["split"], "train": vars(train_cfg),
                                "test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"]}
-    out = save_fsq(model, args.out)
-    (out / "metrics.json").write_text(json.dumps(report, indent=2))
-    # A small calibration/verification sample of unseen-user inputs, used by export/quantize.
-    pick = np.random.default_rng(0).permutation(len(test))[:256]
-    np.savez_compressed(out / "calibration.npz", imu=test_inputs[pick], labels=test.labels[pick])
+    out = Path(args.out)
+    with Staging(out) as stage:  # the previous checkpoint in --out stays until this one is complete
+        _write_outputs(args, stage, model, report, test_inputs, test)
+        stage.commit()
     print(f"test (unseen users): accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
           f"code usage {report['code_usage']['unique_codes']}/{report['code_usage']['codebook_size']} "
           f"perplexity {report['code_usage']['perplexity']:.1f}")
     print("confusion matrix (rows true, cols predicted):", *data.class_names, sep="\n  ")
     for row in report["confusion_matrix"]:
         print("  " + " ".join(f"{v:5d}" for v in row))
+    print(f"wrote {out}")
+    return 0
+
+
+def _write_outputs(args, stage: Staging, model, report: dict, test_inputs, test) -> None:
+    """Checkpoint, metrics, calibration sample and (--export) the verified ONNX, into the staging folder."""
+    import numpy as np
+
+    from edge_inference.models.fsq.checkpoint import save_fsq
+
+    save_fsq(model, stage.dir)
+    stage.path("metrics.json").write_text(json.dumps(report, indent=2))
+    # A small calibration/verification sample of unseen-user inputs, used by export/quantize.
+    pick = np.random.default_rng(0).permutation(len(test))[:256]
+    np.savez_compressed(stage.path("calibration.npz"), imu=test_inputs[pick], labels=test.labels[pick])
     if args.export:
         from edge_inference.deploy.onnx_export import export_fsq_onnx
 
-        result = export_fsq_onnx(out, out / "model.onnx", real_inputs=test_inputs[pick])
-        print(f"exported {result.path} (max |onnx - torch| = {result.max_abs_diff:.2e})")
-    print(f"wrote {out}")
-    return 0
+        result = export_fsq_onnx(stage.dir, stage.path("model.onnx"), real_inputs=test_inputs[pick])
+        print(f"exported {Path(args.out) / 'model.onnx'} (max |onnx - torch| = {result.max_abs_diff:.2e})")

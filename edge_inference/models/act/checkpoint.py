@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edge_inference.core.errors import EdgeInferenceError
 from edge_inference.models.act.configuration_act import ACTION, OBS_STATE, ACTConfig
 from edge_inference.models.act.modeling_act import ACT, NORM_EPS, ACTInferenceModule
 
@@ -43,7 +44,7 @@ KEY_LIST_LIMIT = 12  # keys named in an error message before "... and N more"
 Stats = dict[str, dict[str, np.ndarray]]  # feature -> {"mean", "std", "min", "max", ...}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(EdgeInferenceError, ValueError):
     """A checkpoint that cannot be used, with the reason (file, keys, shapes, features)."""
 
 

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_inference.core.files import InputFileError as DatasetError  # data missing, empty or in no known format
+from edge_inference.core.files import load_npz as read_npz
+
 GAP_S = 1.0  # a pause longer than this between frames starts a new segment
 STD_FLOOR = 1e-3  # a constant feature (e.g. fixed throttle) would otherwise divide by ~0
 
@@ -33,14 +36,14 @@ class Demonstrations:
         n = len(self.images)
         for name in ("states", "actions", "segments"):
             if len(getattr(self, name)) != n:
-                raise ValueError(f"demonstrations: {name} has {len(getattr(self, name))} rows for {n} images")
+                raise DatasetError(f"demonstrations: {name} has {len(getattr(self, name))} rows for {n} images")
         if n == 0:
-            raise ValueError(f"demonstrations from {self.source} are empty")
+            raise DatasetError(f"demonstrations from {self.source} are empty")
         if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
-            raise ValueError(f"images must be (N, H, W, 3) uint8, got {self.images.shape} {self.images.dtype}")
+            raise DatasetError(f"images must be (N, H, W, 3) uint8, got {self.images.shape} {self.images.dtype}")
         for name in ("states", "actions"):
             if not np.all(np.isfinite(getattr(self, name))):
-                raise ValueError(f"demonstrations from {self.source}: {name} contain NaN/Inf")
+                raise DatasetError(f"demonstrations from {self.source}: {name} contain NaN/Inf")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -83,7 +86,7 @@ def concatenate(parts: list[Demonstrations]) -> Demonstrations:
         return parts[0]
     shapes = {p.images.shape[1:] for p in parts}
     if len(shapes) != 1:
-        raise ValueError(f"demonstrations have different image sizes {shapes}")
+        raise DatasetError(f"demonstrations have different image sizes {shapes}")
     offset, segments = 0, []
     for p in parts:
         segments.append(p.segments + offset)
@@ -142,7 +145,7 @@ def load_tubs(tubs: list[str | Path], image_size: tuple[int, int] | None, fit: s
         if limit is not None:
             records = records[:limit]
         if len(records) < 2:
-            raise ValueError(f"tub {tub} holds fewer than 2 usable records")
+            raise DatasetError(f"tub {tub} holds fewer than 2 usable records")
         stamps = np.array([r.stamp_ns for r in records], dtype=np.int64)
         segments = segments_from_stamps(stamps, [r.session for r in records])
         actions = np.array([[r.angle, r.throttle] for r in records], dtype=np.float32)
@@ -154,20 +157,22 @@ def load_tubs(tubs: list[str | Path], image_size: tuple[int, int] | None, fit: s
 
 def load_npz(path: str | Path, image_size: tuple[int, int] | None, fit: str = "resize") -> Demonstrations:
     """``gen-demos`` arrays: images (N,H,W,3) uint8, states (N,S), actions (N,A), episode_index (N,), fps."""
-    with np.load(path, allow_pickle=False) as data:
-        missing = [k for k in ("images", "states", "actions") if k not in data]
-        if missing:
-            raise ValueError(f"{path}: missing array(s) {missing} (have {sorted(data.files)}); expected the "
-                             f"gen-demos format images/states/actions[/episode_index/fps/action_names]")
-        images = data["images"]
-        states, actions = data["states"].astype(np.float32), data["actions"].astype(np.float32)
-        segments = data["episode_index"].astype(np.int64) if "episode_index" in data else \
-            np.zeros(len(images), np.int64)
-        fps = float(data["fps"]) if "fps" in data else 20.0
-        names = [str(n) for n in data["action_names"]] if "action_names" in data else \
-            ["steering", "throttle"][:actions.shape[1]]
+    data = read_npz(path, what="demonstrations (.npz)")
+    missing = [k for k in ("images", "states", "actions") if k not in data]
+    if missing:
+        raise DatasetError(f"{path}: missing array(s) {missing} (have {sorted(data)}); expected the "
+                           f"gen-demos format images/states/actions[/episode_index/fps/action_names]")
+    images = data["images"]
+    if len(images) == 0:
+        raise DatasetError(f"{path}: no frames")
+    states, actions = data["states"].astype(np.float32), data["actions"].astype(np.float32)
+    segments = data["episode_index"].astype(np.int64) if "episode_index" in data else \
+        np.zeros(len(images), np.int64)
+    fps = float(data["fps"]) if "fps" in data else 20.0
+    names = [str(n) for n in data["action_names"]] if "action_names" in data else \
+        ["steering", "throttle"][:actions.shape[1]]
     if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"{path}: images must be (N, H, W, 3) RGB, got {images.shape}")
+        raise DatasetError(f"{path}: images must be (N, H, W, 3) RGB, got {images.shape}")
     images = np.stack([_resize(np.ascontiguousarray(im, dtype=np.uint8), image_size, fit) for im in images])
     return Demonstrations(images, states, actions, segments, fps, names, str(path))
 
@@ -202,7 +207,7 @@ def align_samples(frame_t, cmd_t, cmd, state_t=(), state=(), gap_s: float = GAP_
     """Frame stamps (ns, message order), command stamps + [steering, throttle], optional
     applied-state stamps + values -> ``AlignedSamples`` (see its docstring for the rule)."""
     if len(frame_t) < 1 or len(cmd_t) < 1:
-        raise ValueError(f"alignment needs frames and commands (got {len(frame_t)} frames, {len(cmd_t)} commands)")
+        raise DatasetError(f"alignment needs frames and commands (got {len(frame_t)} frames, {len(cmd_t)} commands)")
     order = np.argsort(np.asarray(frame_t, np.int64), kind="stable")
     frames = np.asarray(frame_t, np.int64)[order]
     cmd_t_arr, cmd_arr = np.asarray(cmd_t, np.int64), np.asarray(cmd, np.float32).reshape(len(cmd_t), -1)
@@ -250,7 +255,7 @@ def read_bag_alignment(path: str | Path, image_topic: str = "camera/image_raw",
             state_t.append(t)
             state.append([float(m.msg.steering), float(m.msg.throttle)])
     if len(frame_t) < 2 or not cmd:
-        raise ValueError(f"bag {path}: needs {image_topic} frames and {command_topic} commands "
+        raise DatasetError(f"bag {path}: needs {image_topic} frames and {command_topic} commands "
                          f"(found {len(frame_t)} frames, {len(cmd)} commands)")
     return align_samples(frame_t, cmd_t, cmd, state_t, state, gap_s)
 
@@ -281,7 +286,7 @@ def load_any(paths: list[str | Path], image_size: tuple[int, int] | None, fit: s
     for raw in paths:
         p = Path(raw)
         if not p.exists():
-            raise FileNotFoundError(f"training data {p} does not exist")
+            raise DatasetError(f"training data not found ({p})")
         if p.is_dir() and (p / "manifest.json").is_file():
             parts.append(load_tubs([p], image_size, fit, limit))
         elif p.suffix == ".npz":
@@ -293,8 +298,8 @@ def load_any(paths: list[str | Path], image_size: tuple[int, int] | None, fit: s
 
             parts.append(load_lerobot_v3(p, image_size, fit))
         else:
-            raise ValueError(f"{p}: not a Donkey tub (manifest.json), .npz arrays, a rosbag2 bag (metadata.yaml) "
-                             f"or a LeRobotDataset v3.0 (meta/info.json)")
+            raise DatasetError(f"{p}: not a Donkey tub (manifest.json), .npz arrays, a rosbag2 bag (metadata.yaml) "
+                               f"or a LeRobotDataset v3.0 (meta/info.json)")
         if limit is not None and not (p.is_dir() and (p / "manifest.json").is_file()):
             parts[-1] = parts[-1].subset(np.arange(min(limit, len(parts[-1]))))
     return concatenate(parts)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edge_inference.core.errors import EdgeInferenceError
+
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(EdgeInferenceError, ValueError):
     """A checkpoint that cannot be loaded into the configured model."""
 
 
@@ -43,6 +45,7 @@ def save_fsq(model, path: str | Path) -> Path:
 
 def load_fsq(path: str | Path):
     """Load an FSQ checkpoint directory -> (FSQClassifier in eval mode, FSQConfig)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from edge_inference.models.fsq.modeling_fsq import FSQClassifier
@@ -53,7 +56,10 @@ def load_fsq(path: str | Path):
     if not weights.is_file():
         raise CheckpointError(f"FSQ checkpoint {path} has no {WEIGHTS_NAME}")
     model = FSQClassifier(config)
-    state = load_file(str(weights))
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:  # a damaged file, named
+        raise CheckpointError(f"{weights}: not a readable safetensors file (corrupt or truncated?): {err}") from err
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -24,6 +24,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from edge_inference.core.errors import EdgeInferenceError
+
 STANDARD_GRAVITY = 9.80665  # m/s^2 per g
 FEATURE_LAYOUTS = ("har9", "raw9")
 LAYOUT_CHANNELS = {
@@ -33,7 +35,7 @@ LAYOUT_CHANNELS = {
 }
 
 
-class WindowShapeError(ValueError):
+class WindowShapeError(EdgeInferenceError, ValueError):
     """A window that does not match the model's input contract."""
 
 

@@ -196,8 +196,10 @@ class BehaviorNode(Node):
 
 
     def destroy_node(self):
-        if hasattr(self.runner, "close"):
-            self.runner.close()
+        # Also runs on a node whose __init__ raised (bad parameter): rclpy's context destroys every node it tracks.
+        runner = getattr(self, "runner", None)
+        if hasattr(runner, "close"):
+            runner.close()
         return super().destroy_node()
 
 

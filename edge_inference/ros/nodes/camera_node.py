@@ -127,7 +127,10 @@ class CameraNode(Node):
             stat.summary(ERROR, f"device not open: {self.last_error}")
 
     def destroy_node(self):
-        self.source.close()
+        # Also runs on a node whose __init__ raised (bad parameter): rclpy's context destroys every node it tracks.
+        source = getattr(self, "source", None)
+        if source is not None:
+            source.close()
         return super().destroy_node()
 
 

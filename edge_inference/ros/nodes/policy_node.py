@@ -311,12 +311,15 @@ class PolicyNode(Node):
                 stat.summary(OK, "driving")
 
     def destroy_node(self):
-        self._stop.set()
-        with self._lock:
-            self._wake.notify_all()
-        self._worker.join(timeout=5.0)
-        if hasattr(self.runner, "close"):
-            self.runner.close()
+        # Also runs on a node whose __init__ raised (bad parameter): rclpy's context destroys every node it tracks.
+        if hasattr(self, "_worker"):
+            self._stop.set()
+            with self._lock:
+                self._wake.notify_all()
+            self._worker.join(timeout=5.0)
+        runner = getattr(self, "runner", None)
+        if hasattr(runner, "close"):
+            runner.close()
         return super().destroy_node()
 
 

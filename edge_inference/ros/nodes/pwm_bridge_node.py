@@ -366,6 +366,10 @@ class PwmBridgeNode(Node):
             stat.summary(OK, out[2] if out else "starting")
 
     def destroy_node(self) -> None:
+        # Also runs on a node whose __init__ raised (bad parameter): rclpy's context destroys every node it tracks.
+        if not hasattr(self, "_reader"):
+            super().destroy_node()
+            return
         self._running = False
         if self._reader.is_alive():
             self._reader.join(timeout=1.0)

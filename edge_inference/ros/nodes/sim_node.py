@@ -203,7 +203,8 @@ class SimNode(Node):
             stat.summary(OK, "board applying bridge commands")
 
     def destroy_node(self):
-        if self.board is not None:
+        # Also runs on a node whose __init__ raised (bad parameter): rclpy's context destroys every node it tracks.
+        if getattr(self, "board", None) is not None:
             self.board.stop()
             self.board = None
         return super().destroy_node()
