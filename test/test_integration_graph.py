@@ -84,3 +84,46 @@ def test_rover_graph_end_to_end(ros_context, board):
         ex.shutdown()
         probe.destroy_node()
         graph.close()
+
+
+def test_two_namespaced_rovers_share_a_domain_without_crossing_commands(ros_context):
+    """namespace:= (issue 15): two cars on one ROS domain; enabling one moves only its own board."""
+    from std_srvs.srv import SetBool
+
+    from edge_inference.devices.board_emulator import BoardEmulator
+    from edge_inference_msgs.msg import VehicleCommand
+    boards = {ns: BoardEmulator().start() for ns in ("car1", "car2")}
+    graphs, probe, ex = [], None, None
+    try:
+        for ns, board in boards.items():
+            specs = describe(backend="cpu", camera_source="synthetic", serial_port=board.port_path, namespace=ns,
+                             overrides={"policy_node": {"backend": "heuristic", "model_path": ""},
+                                        "pwm_bridge_node": {"arm_on_connect": True}})
+            graphs.append(Graph([s for s in specs if s.name != "behavior_node"], context=ros_context).start())
+        probe = Node("ns_probe", context=ros_context)
+        got = {ns: [] for ns in boards}
+        for ns in boards:
+            probe.create_subscription(VehicleCommand, f"/{ns}/vehicle/command", got[ns].append, reliable_qos())
+        from rclpy.executors import SingleThreadedExecutor
+        ex = SingleThreadedExecutor(context=ros_context)
+        ex.add_node(probe)
+        client = probe.create_client(SetBool, "/car1/policy/enable")
+        assert client.wait_for_service(timeout_sec=10.0)
+        assert {"/car1/policy/enable", "/car2/policy/enable"} <= {n for n, _ in probe.get_service_names_and_types()}
+        future = client.call_async(SetBool.Request(data=True))
+        assert spin_until(ex, future.done, 5.0) and future.result().success
+        policy = VehicleCommand.SOURCE_POLICY
+        assert spin_until(ex, lambda: sum(c.source == policy for c in got["car1"]) > 10 and len(got["car2"]) > 10,
+                          20.0), {ns: len(v) for ns, v in got.items()}
+        assert spin_until(ex, lambda: boards["car1"].applied_us != (1500, 1500), 10.0), boards["car1"].applied_us
+        assert all(c.source != policy for c in got["car2"])  # car2 was never enabled
+        assert boards["car2"].commands_received > 10 and boards["car2"].applied_us == (1500, 1500)
+    finally:
+        if ex is not None:
+            ex.shutdown()
+        if probe is not None:
+            probe.destroy_node()
+        for g in graphs:
+            g.close()
+        for b in boards.values():
+            b.stop()

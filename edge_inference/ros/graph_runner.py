@@ -34,7 +34,7 @@ class Graph:
         try:
             for spec in specs:
                 overrides = [Parameter(k, value=v) for k, v in spec.parameters.items()]
-                node = spec.node_class()(parameter_overrides=overrides, context=context)
+                node = spec.node_class()(parameter_overrides=overrides, context=context, **spec.node_kwargs())
                 self.nodes.append(node)
                 self.executor.add_node(node)
         except Exception:
