@@ -17,7 +17,7 @@ from edge_inference.core.config_fields import param
 from edge_inference.devices import camera_sources
 from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, Updater
 from edge_inference.ros.image_conversion import rgb_to_image_msg
-from edge_inference.ros.params import declare_params
+from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import qos_from_name
 from edge_inference.ros.spin import spin_node
 
@@ -59,7 +59,9 @@ CONFIG_CLASS = CameraConfig
 class CameraNode(Node):
     def __init__(self, **kwargs):
         super().__init__("camera_node", **kwargs)
-        self.cfg = declare_params(self, CameraConfig)
+        # read per frame, so a `ros2 param set` takes effect on the next one; the rest are read-only
+        self.live_params = LiveParams(self)
+        self.live_params.declare(CameraConfig, "cfg", live=("frame_id", "encoding", "horizontal_fov_deg"))
         qos = qos_from_name(self.cfg.qos)
         self.pub_image = self.create_publisher(Image, "camera/image_raw", qos)
         self.pub_info = self.create_publisher(CameraInfo, "camera/camera_info", qos)

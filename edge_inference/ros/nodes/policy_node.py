@@ -12,11 +12,12 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_srvs.srv import SetBool
 
@@ -26,7 +27,7 @@ from edge_inference.core.chunk_scheduler import ChunkScheduler, SchedulerConfig
 from edge_inference.core.config_fields import param
 from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, Updater
 from edge_inference.ros.image_conversion import image_msg_to_rgb
-from edge_inference.ros.params import declare_params
+from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import qos_from_name, reliable_qos
 from edge_inference.ros.spin import spin_node
 from edge_inference.ros.stamps import ns_to_stamp, stamp_to_ns
@@ -93,8 +94,11 @@ class PolicyNode(Node):
 
     def __init__(self, runner_factory=make_policy_runner, **kwargs):
         super().__init__("policy_node", **kwargs)
-        self.cfg = declare_params(self, PolicyNodeConfig)
-        self.sched_cfg = declare_params(self, SchedulerConfig)
+        # `ros2 param set` takes effect for these; every other parameter is read-only (restart to change)
+        self.live_params = LiveParams(self)
+        self.live_params.declare(PolicyNodeConfig, "cfg", live=("enabled",), apply=self._apply_policy)
+        self.live_params.declare(SchedulerConfig, "sched_cfg", live=tuple(f.name for f in fields(SchedulerConfig)),
+                            apply=self._apply_scheduler)
         self.runner = runner_factory(self.cfg, 1.0 / self.cfg.control_rate)
         self.scheduler = ChunkScheduler(self.sched_cfg, enabled=self.cfg.enabled)
         self._warn_if_queue_outlives_age()
@@ -138,13 +142,30 @@ class PolicyNode(Node):
             f"policy: backend={self.runner.backend_name} mode={self.sched_cfg.mode} chunk={self.runner.chunk_size} "
             f"dt={self.runner.dt:.4f}s enabled={self.cfg.enabled}")
 
-    def _warn_if_queue_outlives_age(self) -> None:
-        if self.sched_cfg.mode == "queue":
-            span = self.sched_cfg.n_action_steps * self.runner.dt
-            if span >= self.sched_cfg.max_action_age:
+    def _warn_if_queue_outlives_age(self, cfg: SchedulerConfig | None = None) -> None:
+        cfg = cfg or self.sched_cfg
+        if cfg.mode == "queue":
+            span = cfg.n_action_steps * self.runner.dt
+            if span >= cfg.max_action_age:
                 self.get_logger().warning(
                     f"queue mode executes {span:.2f} s of a chunk before replanning but max_action_age is "
-                    f"{self.sched_cfg.max_action_age:.2f} s: expect neutral commands between chunks")
+                    f"{cfg.max_action_age:.2f} s: expect neutral commands between chunks")
+
+    # -- run-time parameter changes (LiveParams: validated before they are applied) ----------
+    def _apply_policy(self, cfg: PolicyNodeConfig, changed: set[str]) -> None:
+        with self._lock:
+            self.scheduler.set_enabled(cfg.enabled)
+            self._wake.notify()
+        if "enabled" in changed:
+            self.get_logger().info("policy enabled" if cfg.enabled else "policy disabled: commands are neutral")
+
+    def _apply_scheduler(self, cfg: SchedulerConfig, changed: set[str]) -> None:
+        with self._lock:
+            if "mode" in changed:
+                self.scheduler.reset()  # a plan made for one mode means nothing to another
+            self.scheduler.config = cfg
+            self._wake.notify()
+        self._warn_if_queue_outlives_age(cfg)
 
     # -- callbacks (executor threads) --------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
@@ -160,12 +181,11 @@ class PolicyNode(Node):
             self._state = np.array([msg.steering, msg.throttle], dtype=np.float32)
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
-        with self._lock:
-            self.scheduler.set_enabled(bool(request.data))
-            self._wake.notify()
-        response.success = True
-        response.message = "policy enabled" if request.data else "policy disabled: commands are neutral"
-        self.get_logger().info(response.message)
+        """Sets the ``enabled`` parameter, so the service and `ros2 param get` always agree."""
+        result = self.set_parameters([Parameter("enabled", value=bool(request.data))])[0]
+        response.success = result.successful
+        response.message = (("policy enabled" if request.data else "policy disabled: commands are neutral")
+                            if result.successful else result.reason)
         return response
 
     def _on_control_tick(self) -> None:
@@ -308,11 +328,13 @@ class PolicyNode(Node):
                 stat.summary(OK, "driving")
 
     def destroy_node(self):
-        self._stop.set()
-        with self._lock:
-            self._wake.notify_all()
-        self._worker.join(timeout=5.0)
-        if hasattr(self.runner, "close"):
+        # also reached when __init__ failed (no model): the context destroys every node it created
+        if hasattr(self, "_worker"):
+            self._stop.set()
+            with self._lock:
+                self._wake.notify_all()
+            self._worker.join(timeout=5.0)
+        if hasattr(getattr(self, "runner", None), "close"):
             self.runner.close()
         return super().destroy_node()
 
