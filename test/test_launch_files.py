@@ -30,3 +30,16 @@ def test_every_rover_launch_argument_reaches_the_description():
     assert 'ExecutableInPackage("edge-inference", PACKAGE)' in source
     assert 'cmd=["edge-inference"' not in source  # not on PATH after colcon build: lib/edge_inference/
     assert "ros_arguments=s.ros_arguments" in source and "namespace=s.namespace" in source
+
+
+def test_monitor_starts_rqt_after_discovery():
+    """rqt_plot drops a restored plot whose topic is not in the graph yet (issue 15): rqt waits rqt_delay."""
+    path = LAUNCH_DIR / "monitor.launch.py"
+    args = launch_args(path)
+    assert float(args["rqt_delay"][0]) >= 3.0
+    tree = ast.parse(path.read_text())
+    timers = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "TimerAction"]
+    assert len(timers) == 1
+    inner = [n for n in ast.walk(timers[0]) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Node"]
+    assert [kw.value.value for n in inner for kw in n.keywords if kw.arg == "package"] == ["rqt_gui"]
+    assert "rqt_delay" in ast.unparse(timers[0])
