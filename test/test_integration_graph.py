@@ -127,3 +127,39 @@ def test_two_namespaced_rovers_share_a_domain_without_crossing_commands(ros_cont
             g.close()
         for b in boards.values():
             b.stop()
+
+
+def test_external_camera_topic_feeds_the_policy(ros_context):
+    """camera_source:=external camera_topic:=...: no camera node; the policy reads another driver's images."""
+    import numpy as np
+    from sensor_msgs.msg import Image
+
+    from edge_inference.ros.image_conversion import rgb_to_image_msg
+    from edge_inference_msgs.msg import ActionChunk
+    specs = describe(camera_source="external", camera_topic="/cam_front/image_raw",
+                     overrides={"policy_node": {"backend": "heuristic", "model_path": "", "enabled": True}})
+    assert "camera_node" not in {s.name for s in specs}
+    graph = Graph([s for s in specs if s.name == "policy_node"], context=ros_context).start()
+    probe = Node("external_camera", context=ros_context)
+    chunks = []
+    probe.create_subscription(ActionChunk, "policy/action_chunk", chunks.append, reliable_qos())
+    images = probe.create_publisher(Image, "/cam_front/image_raw", sensor_qos())
+    from rclpy.executors import SingleThreadedExecutor
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(probe)
+    frame = np.full((90, 160, 3), 100, np.uint8)
+
+    def publish_frame() -> bool:
+        msg = rgb_to_image_msg(frame, encoding="rgb8")
+        msg.header.stamp = probe.get_clock().now().to_msg()
+        images.publish(msg)
+        return bool(chunks)
+    try:
+        end = time.monotonic() + 15.0
+        while time.monotonic() < end and not publish_frame():
+            ex.spin_once(timeout_sec=0.05)
+        assert chunks, "the policy never saw the external camera's images"
+    finally:
+        ex.shutdown()
+        probe.destroy_node()
+        graph.close()
