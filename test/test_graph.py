@@ -122,7 +122,8 @@ def test_preflight_names_each_missing_model_file_and_the_command_that_makes_it(t
     lines = str(err.value).splitlines()
     assert lines[0] == "2 model(s) cannot load:"
     assert lines[1].strip().startswith("policy_node: models/sim_demo/policy_cnn has no model.hef / model.hef.json")
-    assert "edge-inference hailo-compile --model models/sim_demo/policy_cnn" in lines[1]
+    from edge_inference.core.resources import resolve_model_path
+    assert f"edge-inference hailo-compile --model {resolve_model_path('models/sim_demo/policy_cnn')}" in lines[1]
     assert lines[2].strip().startswith("behavior_node: models/sim_demo/fsq has no model.hef")
     with pytest.raises(GraphConfigError, match=r"policy_node: model .*nowhere does not exist \(set policy_model:=DIR\)"):
         preflight(describe(backend="cpu", policy_model=str(tmp_path / "nowhere")))

@@ -270,3 +270,15 @@ def test_policy_fps_parameter_sets_the_chunk_time_step(ros_context):
         assert node.runner.dt == pytest.approx(0.1)
     finally:
         node.destroy_node()
+
+
+def test_node_executable_reports_a_startup_failure_in_one_line(tmp_path):
+    """As `ros2 launch` runs it: a model that cannot load is one FATAL line and exit 1, not a traceback."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "edge_inference.ros.nodes.policy_node", "--ros-args",
+                           "-p", "backend:=onnxruntime", "-p", f"model_path:={tmp_path / 'missing'}"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+    assert len(lines) == 1 and "cannot start: model path" in lines[0] and "missing" in lines[0], lines

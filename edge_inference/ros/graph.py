@@ -250,7 +250,7 @@ def model_problem(node: str, backend: str, model_path: str) -> str | None:
     if not missing:
         return None
     return (f"{node}: {model_path} has no {' / '.join(missing)} for backend {backend!r}; "
-            f"make it with: {command.format(path=model_path)}")
+            f"make it with: {command.format(path=path)}")
 
 
 def preflight(specs: list[NodeSpec]) -> None:
