@@ -103,6 +103,8 @@ def test_unknown_parameter_names_the_node_key_and_closest_match(tmp_path):
         describe(overrides={"policy_node": {"xyz_unrelated": 1}})
     with pytest.raises(GraphConfigError, match="did you mean 'n_action_steps'"):
         describe(overrides={"policy_node": {"n_actions_steps": 4}})
+    with pytest.raises(GraphConfigError, match=r"unknown nodes \['pwm_bridge'\]; did you mean 'pwm_bridge_node'\?"):
+        describe(overrides={"pwm_bridge": {"command_timeout": 0.3}})
 
 
 def test_empty_config_file_warns_and_changes_nothing(tmp_path):

@@ -102,10 +102,10 @@ def node_parameter_names(node: str) -> set[str]:
 
 def check_parameter_names(layer: dict[str, dict], source: str) -> None:
     """Unknown nodes or parameter names in one layer -> GraphConfigError with the closest known name."""
-    unknown_nodes = sorted(set(layer) - set(NODE_TYPES))
-    if unknown_nodes:
-        raise GraphConfigError(f"{source}: parameters given for unknown nodes {unknown_nodes}; "
-                               f"nodes: {sorted(NODE_TYPES)}")
+    for node in sorted(set(layer) - set(NODE_TYPES)):
+        close = difflib.get_close_matches(node, sorted(NODE_TYPES), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"nodes: {sorted(NODE_TYPES)}"
+        raise GraphConfigError(f"{source}: parameters given for unknown nodes ['{node}']; {hint}")
     for node, params in layer.items():
         known = node_parameter_names(node)
         for key in params:
