@@ -169,7 +169,8 @@ class LiveParams:
                 self._node.get_logger().warning(f"parameter change refused: {err}")
                 return SetParametersResult(successful=False, reason=str(err))
         for group, new_cfg, changed in staged:
-            self._node.get_logger().info(", ".join(f"{n}={getattr(new_cfg, n)!r}" for n in sorted(changed)))
+            if changed:
+                self._node.get_logger().info("set " + ", ".join(f"{n}={getattr(new_cfg, n)!r}" for n in sorted(changed)))
         return SetParametersResult(successful=True)
 
     def _stage(self, params: list[Parameter]) -> list[tuple[_Group, Any, set[str]]]:
