@@ -60,7 +60,7 @@ def _nodes(context):
     if secure:
         actions += [SetEnvironmentVariable(k, v) for k, v in security_environment(value["keystore"] or None).items()]
     actions += [Node(package=PACKAGE, executable=s.executable, name=s.name, namespace=s.namespace or None,
-                     parameters=[s.parameters], remappings=list(s.remappings), ros_arguments=s.ros_arguments,
+                     parameters=[s.parameters], remappings=list(s.remappings), ros_arguments=s.ros_arguments or None,
                      output="screen") for s in specs]
     if value["record"].lower() == "true":
         # colcon installs the CLI under lib/edge_inference/, not on PATH; a plain ExecuteProcess because

@@ -29,7 +29,7 @@ def test_every_rover_launch_argument_reaches_the_description():
     assert source.index("preflight(specs)") < source.index("Node(package=PACKAGE")
     assert 'ExecutableInPackage("edge-inference", PACKAGE)' in source
     assert 'cmd=["edge-inference"' not in source  # not on PATH after colcon build: lib/edge_inference/
-    assert "ros_arguments=s.ros_arguments" in source and "namespace=s.namespace" in source
+    assert "ros_arguments=s.ros_arguments or None" in source and "namespace=s.namespace" in source
 
 
 def test_monitor_starts_rqt_after_discovery():
