@@ -5,9 +5,11 @@
 
 Set ROS_DOMAIN_ID and ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET to match the robot. rqt_robot_monitor
 reads /diagnostics_agg, so diagnostic_aggregator runs here too (groups: config/rqt/diagnostic_analyzers.yaml).
-No logic beyond substitutions and conditions.
+rqt starts ``rqt_delay`` s after the rest: rqt_plot silently drops a restored plot whose topic is
+not yet in the graph, so it waits until DDS discovery has seen the robot's topics (start the
+robot first). No logic beyond substitutions and conditions.
 """
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, TimerAction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
@@ -19,6 +21,7 @@ from launch import LaunchDescription
 ARGS = {
     "rviz": ("true", "start rviz2 with config/rviz/rover.rviz"),
     "rqt": ("true", "start rqt with config/rqt/rover.perspective"),
+    "rqt_delay": ("5.0", "s to wait before rqt, so rqt_plot finds the robot's topics (discovery over WiFi)"),
     "aggregator": ("true", "start diagnostic_aggregator for rqt_robot_monitor"),
     "params_file": ("", "monitor_node parameter YAML (camera mount, bicycle model, thresholds)"),
     "use_sim_time": ("false", "use /clock (rosbag replay, simulator)"),
@@ -38,9 +41,10 @@ def generate_launch_description():
         Node(package="rviz2", executable="rviz2", name="rviz2", output="log",
              arguments=["-d", str(config_path("rviz", "rover.rviz"))], parameters=[sim_time],
              condition=IfCondition(LaunchConfiguration("rviz"))),
-        Node(package="rqt_gui", executable="rqt_gui", name="rqt", output="log",
-             arguments=["--perspective-file", str(config_path("rqt", "rover.perspective"))],
-             condition=IfCondition(LaunchConfiguration("rqt"))),
+        TimerAction(period=LaunchConfiguration("rqt_delay"), actions=[
+            Node(package="rqt_gui", executable="rqt_gui", name="rqt", output="log",
+                 arguments=["--perspective-file", str(config_path("rqt", "rover.perspective"))],
+                 condition=IfCondition(LaunchConfiguration("rqt")))]),
         Node(package="diagnostic_aggregator", executable="aggregator_node", name="analyzers", output="log",
              parameters=[str(config_path("rqt", "diagnostic_analyzers.yaml")), sim_time],
              condition=IfCondition(LaunchConfiguration("aggregator"))),

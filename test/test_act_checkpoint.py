@@ -311,3 +311,37 @@ def test_checkpoint_without_any_stats_is_rejected(tmp_path):
         f.unlink()
     with pytest.raises(CheckpointError, match="no normalization statistics"):
         load_act(tmp_path / "ckpt")
+
+
+# -- what a LeRobot directory leaves unsaid (issue 11) ----------------------------------------------------
+def test_lerobot_directory_without_fps_warns_and_says_the_fps_is_a_default(tmp_path):
+    from edge_inference.models.act.checkpoint import CheckpointWarning
+    write_lerobot_dir(tmp_path / "ckpt")
+    with pytest.warns(CheckpointWarning, match="assuming 20 fps.*policy_fps"):
+        _, config, meta = load_act(tmp_path / "ckpt")
+    assert meta["fps_source"] == "default" and meta["fps"] == 20.0
+    assert meta["n_action_steps"] == C and meta["temporal_ensemble_coeff"] is None
+    assert "state_names" not in meta
+
+
+def test_fps_and_state_names_come_from_train_config_and_the_dataset_metadata(tmp_path, recwarn, monkeypatch):
+    """LeRobot saves train_config.json beside the policy; the dataset's meta/info.json has fps and names."""
+    write_lerobot_dir(tmp_path / "ckpt")
+    dataset = tmp_path / "datasets" / "me" / "rc_drive"
+    (dataset / "meta").mkdir(parents=True)
+    (dataset / "meta" / "info.json").write_text(json.dumps({"codebase_version": "v3.0", "fps": 10, "features": {
+        "observation.state": {"dtype": "float32", "shape": [2], "names": ["throttle", "steering"]},
+        "action": {"dtype": "float32", "shape": [2], "names": ["steering", "throttle"]}}}))
+    train = {"dataset": {"repo_id": "me/rc_drive", "root": str(dataset)}, "env": None, "policy": {"type": "act"}}
+    (tmp_path / "ckpt" / "train_config.json").write_text(json.dumps(train))
+    _, config, meta = load_act(tmp_path / "ckpt")
+    assert config.fps == 10.0 and meta["dt"] == pytest.approx(0.1)
+    assert meta["fps_source"].endswith("info.json") and meta["state_names"] == ["throttle", "steering"]
+    assert not [w for w in recwarn if "fps" in str(w.message)]
+    # a simulation env's fps wins over the dataset's; found through HF_LEROBOT_HOME when root is not saved
+    train = {"dataset": {"repo_id": "me/rc_drive", "root": None}, "env": {"type": "gym", "fps": 15}}
+    (tmp_path / "ckpt" / "train_config.json").write_text(json.dumps(train))
+    monkeypatch.setenv("HF_LEROBOT_HOME", str(tmp_path / "datasets"))
+    _, config, meta = load_act(tmp_path / "ckpt")
+    assert config.fps == 15.0 and meta["fps_source"] == "train_config.json env.fps"
+    assert meta["state_names"] == ["throttle", "steering"]

@@ -45,7 +45,6 @@ ROWS = [
     Row("up-config-missing", "up --config {shared}/missing.yaml --duration 1"),
     Row("up-config-syntax", "up --config {shared}/syntax.yaml --duration 1"),
     Row("up-config-list", "up --config {shared}/list.yaml --duration 1"),
-    Row("up-config-empty-file", "up --config {shared}/empty.yaml --duration 1"),
     Row("up-param-unknown-node", "up --param bogus_node.x=1 --duration 1"),
     Row("up-param-no-equals", "up --param policy_node.mode --duration 1"),
     Row("up-param-wrong-type", "up --param policy_node.control_rate=fast --duration 1"),

@@ -84,3 +84,82 @@ def test_rover_graph_end_to_end(ros_context, board):
         ex.shutdown()
         probe.destroy_node()
         graph.close()
+
+
+def test_two_namespaced_rovers_share_a_domain_without_crossing_commands(ros_context):
+    """namespace:= (issue 15): two cars on one ROS domain; enabling one moves only its own board."""
+    from std_srvs.srv import SetBool
+
+    from edge_inference.devices.board_emulator import BoardEmulator
+    from edge_inference_msgs.msg import VehicleCommand
+    boards = {ns: BoardEmulator().start() for ns in ("car1", "car2")}
+    graphs, probe, ex = [], None, None
+    try:
+        for ns, board in boards.items():
+            specs = describe(backend="cpu", camera_source="synthetic", serial_port=board.port_path, namespace=ns,
+                             overrides={"policy_node": {"backend": "heuristic", "model_path": ""},
+                                        "pwm_bridge_node": {"arm_on_connect": True}})
+            graphs.append(Graph([s for s in specs if s.name != "behavior_node"], context=ros_context).start())
+        probe = Node("ns_probe", context=ros_context)
+        got = {ns: [] for ns in boards}
+        for ns in boards:
+            probe.create_subscription(VehicleCommand, f"/{ns}/vehicle/command", got[ns].append, reliable_qos())
+        from rclpy.executors import SingleThreadedExecutor
+        ex = SingleThreadedExecutor(context=ros_context)
+        ex.add_node(probe)
+        client = probe.create_client(SetBool, "/car1/policy/enable")
+        assert client.wait_for_service(timeout_sec=10.0)
+        assert {"/car1/policy/enable", "/car2/policy/enable"} <= {n for n, _ in probe.get_service_names_and_types()}
+        future = client.call_async(SetBool.Request(data=True))
+        assert spin_until(ex, future.done, 5.0) and future.result().success
+        policy = VehicleCommand.SOURCE_POLICY
+        assert spin_until(ex, lambda: sum(c.source == policy for c in got["car1"]) > 10 and len(got["car2"]) > 10,
+                          20.0), {ns: len(v) for ns, v in got.items()}
+        assert spin_until(ex, lambda: boards["car1"].applied_us != (1500, 1500), 10.0), boards["car1"].applied_us
+        assert all(c.source != policy for c in got["car2"])  # car2 was never enabled
+        assert boards["car2"].commands_received > 10 and boards["car2"].applied_us == (1500, 1500)
+    finally:
+        if ex is not None:
+            ex.shutdown()
+        if probe is not None:
+            probe.destroy_node()
+        for g in graphs:
+            g.close()
+        for b in boards.values():
+            b.stop()
+
+
+def test_external_camera_topic_feeds_the_policy(ros_context):
+    """camera_source:=external camera_topic:=...: no camera node; the policy reads another driver's images."""
+    import numpy as np
+    from sensor_msgs.msg import Image
+
+    from edge_inference.ros.image_conversion import rgb_to_image_msg
+    from edge_inference_msgs.msg import ActionChunk
+    specs = describe(camera_source="external", camera_topic="/cam_front/image_raw",
+                     overrides={"policy_node": {"backend": "heuristic", "model_path": "", "enabled": True}})
+    assert "camera_node" not in {s.name for s in specs}
+    graph = Graph([s for s in specs if s.name == "policy_node"], context=ros_context).start()
+    probe = Node("external_camera", context=ros_context)
+    chunks = []
+    probe.create_subscription(ActionChunk, "policy/action_chunk", chunks.append, reliable_qos())
+    images = probe.create_publisher(Image, "/cam_front/image_raw", sensor_qos())
+    from rclpy.executors import SingleThreadedExecutor
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(probe)
+    frame = np.full((90, 160, 3), 100, np.uint8)
+
+    def publish_frame() -> bool:
+        msg = rgb_to_image_msg(frame, encoding="rgb8")
+        msg.header.stamp = probe.get_clock().now().to_msg()
+        images.publish(msg)
+        return bool(chunks)
+    try:
+        end = time.monotonic() + 15.0
+        while time.monotonic() < end and not publish_frame():
+            ex.spin_once(timeout_sec=0.05)
+        assert chunks, "the policy never saw the external camera's images"
+    finally:
+        ex.shutdown()
+        probe.destroy_node()
+        graph.close()

@@ -61,3 +61,34 @@ def test_setup_py_has_an_executable_per_node_and_installs_launch_config_and_msgs
     assert {p.name for p in (ROOT / "msg").glob("*.msg")} >= {
         "ActionChunk.msg", "BehaviorState.msg", "VehicleCommand.msg", "VehicleState.msg"}
     assert (ROOT / "resource" / "edge_inference").is_file()
+
+
+def _launched_packages() -> set[str]:
+    """Packages whose executables the launch files start: Node(package="...") literals."""
+    found = set()
+    for path in (ROOT / "launch").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Node":
+                for kw in node.keywords:
+                    if kw.arg == "package" and isinstance(kw.value, ast.Constant):
+                        found.add(kw.value.value)
+    return found
+
+
+def test_everything_the_launch_files_start_or_load_is_an_exec_depend():
+    """monitor.launch.py starts rviz2, rqt_gui and diagnostic_aggregator; their configs load plugins."""
+    import json
+
+    import yaml
+    root = ET.parse(ROOT / "package.xml").getroot()
+    run_deps = {e.text for e in root.iter("exec_depend")} | {e.text for e in root.iter("depend")}
+    launched = _launched_packages()
+    assert {"rviz2", "rqt_gui", "diagnostic_aggregator"} <= launched
+    persp = json.loads((ROOT / "config" / "rqt" / "rover.perspective").read_text())["groups"]["pluginmanager"]
+    plugins = eval(persp["keys"]["running-plugins"]["repr"])  # noqa: S307 - rqt stores Python reprs
+    loaded = {name.split("/")[0] for name in plugins} | {"rqt_gui_py"}  # rqt_gui runs Python plugins through it
+    rviz = yaml.safe_load((ROOT / "config" / "rviz" / "rover.rviz").read_text())["Visualization Manager"]
+    loaded |= {d["Class"].split("/")[0] for d in rviz["Displays"]}
+    missing = sorted((launched | loaded) - run_deps)
+    assert not missing, f"started or loaded by launch/ but not an exec_depend in package.xml: {missing}"
+

@@ -209,3 +209,76 @@ def test_real_backend_without_model_path_is_a_clear_error(ros_context):
     with pytest.raises(BackendError, match="needs model_path"):
         PolicyNode(context=ros_context, parameter_overrides=[Parameter("backend", value="onnxruntime-int8"),
                                                              Parameter("model_path", value="")])
+
+
+# -- what the checkpoint wants (issue 11) ----------------------------------------------------------------
+def test_state_layout_by_name_or_size():
+    from edge_inference.ros.nodes.policy_node import PolicyStateError, state_layout
+    assert state_layout(2) == [0, 1]
+    assert state_layout(2, ["throttle", "steering"]) == [1, 0]
+    with pytest.raises(PolicyStateError, match=r"wants an observation.state of 3 values; this node provides 2"):
+        state_layout(3)
+    with pytest.raises(PolicyStateError, match=r"wants observation.state \['steering', 'speed'\].*no \['speed'\]"):
+        state_layout(2, ["steering", "speed"])
+
+
+class MetaRunner(SlowRunner):
+    """A runner whose model metadata says what LeRobot's checkpoint said."""
+
+    def __init__(self, metadata: dict, state_dim: int = 2, **kw):
+        super().__init__(delay_s=0.0, **kw)
+        self.metadata, self.state_dim = metadata, state_dim
+
+
+def test_policy_refuses_a_state_it_cannot_provide_at_startup(ros_context):
+    from edge_inference.ros.nodes.policy_node import PolicyNode, PolicyStateError
+    with pytest.raises(PolicyStateError, match="wants an observation.state of 6 values"):
+        PolicyNode(runner_factory=lambda cfg, dt: MetaRunner({}, state_dim=6), context=ros_context)
+
+
+def test_checkpoint_chunk_execution_is_the_default_and_user_parameters_win(ros_context):
+    from rclpy.parameter import Parameter
+
+    from edge_inference.ros.nodes.policy_node import PolicyNode
+    node = PolicyNode(runner_factory=lambda cfg, dt: MetaRunner({"n_action_steps": 5}), context=ros_context)
+    try:
+        assert node.scheduler.config.n_action_steps == 5 and node.get_parameter("n_action_steps").value == 5
+    finally:
+        node.destroy_node()
+    node = PolicyNode(runner_factory=lambda cfg, dt: MetaRunner({"n_action_steps": 5}), context=ros_context,
+                      parameter_overrides=[Parameter("n_action_steps", value=3)])
+    try:
+        assert node.scheduler.config.n_action_steps == 3  # the user's parameter wins
+    finally:
+        node.destroy_node()
+    node = PolicyNode(runner_factory=lambda cfg, dt: MetaRunner({"n_action_steps": 1, "temporal_ensemble_coeff": 0.02}),
+                      context=ros_context)
+    try:
+        assert node.scheduler.config.mode == "ensemble" and node.scheduler.config.ensemble_coeff == 0.02
+        assert node.get_parameter("mode").value == "ensemble"
+    finally:
+        node.destroy_node()
+
+
+def test_policy_fps_parameter_sets_the_chunk_time_step(ros_context):
+    from rclpy.parameter import Parameter
+
+    from edge_inference.ros.nodes.policy_node import PolicyNode
+    node = PolicyNode(runner_factory=lambda cfg, dt: MetaRunner({"fps_source": "default"}, dt=0.05),
+                      context=ros_context, parameter_overrides=[Parameter("policy_fps", value=10.0)])
+    try:
+        assert node.runner.dt == pytest.approx(0.1)
+    finally:
+        node.destroy_node()
+
+
+def test_node_executable_reports_a_startup_failure_in_one_line(tmp_path):
+    """As `ros2 launch` runs it: a model that cannot load is one FATAL line and exit 1, not a traceback."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "edge_inference.ros.nodes.policy_node", "--ros-args",
+                           "-p", "backend:=onnxruntime", "-p", f"model_path:={tmp_path / 'missing'}"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+    assert len(lines) == 1 and "cannot start: model path" in lines[0] and "missing" in lines[0], lines

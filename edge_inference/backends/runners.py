@@ -64,6 +64,7 @@ class PolicyRunner:
         _expect_kind(backend, "act")
         meta = backend.metadata
         self.backend = backend
+        self.metadata = meta  # the node reads state_names, fps_source, n_action_steps from it
         try:
             self.chunk_size = int(meta["chunk_size"])
             self.action_dim = int(meta["action_dim"])

@@ -39,6 +39,10 @@ def act_runtime(config: Any, metadata: dict[str, Any] | None) -> dict[str, Any]:
     runtime = {"image_size": [int(image_size[0]), int(image_size[1])], "chunk_size": chunk, "state_dim": state_dim,
                "action_dim": action_dim, "dt": dt, "action_names": names}
     runtime["image_fit"] = str(pick("image_fit", default="resize"))
+    # what the policy node must know about the training data and LeRobot's chunk execution
+    for key in ("fps_source", "state_names", "n_action_steps", "temporal_ensemble_coeff"):
+        if meta.get(key) is not None:
+            runtime[key] = meta[key]
     action_std = pick("action_std")  # dataset std of the actions: the quantization gate's scale
     if action_std is not None:
         runtime["action_std"] = [float(v) for v in np.asarray(action_std, dtype=np.float64).reshape(-1)]

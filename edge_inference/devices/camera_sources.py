@@ -1,13 +1,21 @@
-"""Frame sources for the camera node: V4L2, GStreamer, video file, synthetic scene.
+"""Frame sources for the camera node: V4L2, GStreamer, video file, Picamera2, synthetic scene.
 
 Every source yields (H, W, 3) uint8 RGB frames at the configured size, or None
 when a frame could not be read (the node then reopens with backoff). Sources
 are chosen by name through ``SOURCES``; other modules (the simulator) register
-their own with ``register_source``.
+their own with ``register_source``. A source that knows when its frame was
+exposed sets ``last_capture_ns`` and ``capture_clock`` (the clock of that time);
+the node then stamps the image with the capture time instead of the read time.
+
+Which source for which camera: a USB (UVC) webcam is ``v4l2:/dev/videoN``; a
+Raspberry Pi CSI camera (Camera Module 2/3, HQ) on a Pi 5 is ``picamera2:N``: it is
+only reachable through libcamera, which PyPI's OpenCV (no GStreamer, V4L2 only)
+cannot use.
 """
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -74,6 +82,85 @@ class OpenCVSource:
             self._cap = None
 
 
+class Picamera2Source:
+    """A Raspberry Pi CSI camera through libcamera's Python binding (``python3-picamera2``).
+
+    One request per frame: ``capture_request()`` -> the main stream as an array and the
+    request's metadata -> ``release()`` (an unreleased request starves libcamera's buffer
+    queue). The stream is "RGB888", which Picamera2 lays out in memory as [B, G, R]
+    (see its manual's format table), so the channels are swapped here. ``SensorTimestamp``
+    (the exposure of the first row, CLOCK_BOOTTIME ns) becomes ``last_capture_ns``.
+    """
+
+    capture_clock = time.CLOCK_BOOTTIME  # the clock SensorTimestamp counts on (libcamera's control docs)
+
+    def __init__(self, spec: str, width: int, height: int, fps: float, camera_class=None):
+        spec = spec.strip()
+        if spec and not spec.isdigit():
+            raise SourceError(f"picamera2 source expects a camera index (picamera2:0), got {spec!r}")
+        self.index, self.width, self.height, self.fps = int(spec or 0), width, height, fps
+        self._camera_class = camera_class
+        self._cam = None
+        self.last_capture_ns: int | None = None
+
+    def open(self) -> None:
+        camera_class = self._camera_class
+        if camera_class is None:
+            try:
+                from picamera2 import Picamera2 as camera_class
+            except ImportError as err:
+                raise SourceError(f"picamera2 source needs python3-picamera2 (sudo apt install "
+                                  f"python3-picamera2): {err}") from err
+        frame_us = int(round(1e6 / self.fps))
+        cam = None
+        try:
+            cam = camera_class(self.index)
+            config = cam.create_video_configuration(main={"size": (self.width, self.height), "format": "RGB888"},
+                                                    controls={"FrameDurationLimits": (frame_us, frame_us)})
+            cam.configure(config)
+            cam.start()
+        except (RuntimeError, IndexError, OSError, ValueError) as err:  # no such camera, busy, bad mode
+            if cam is not None:
+                cam.close()
+            raise SourceError(f"cannot open picamera2 camera {self.index}: {err}") from err
+        self._cam = cam
+
+    def read(self) -> np.ndarray | None:
+        if self._cam is None:
+            return None
+        try:
+            request = self._cam.capture_request()
+        except (RuntimeError, OSError):
+            return None
+        try:
+            bgr = request.make_array("main")  # (H, W, 3), [B, G, R] bytes for "RGB888"
+            metadata = request.get_metadata()
+        finally:
+            request.release()
+        stamp = metadata.get("SensorTimestamp")
+        self.last_capture_ns = int(stamp) if stamp else None
+        rgb = np.ascontiguousarray(bgr[..., 2::-1])
+        return _resize(rgb, self.width, self.height)
+
+    def close(self) -> None:
+        cam, self._cam = self._cam, None
+        if cam is not None:
+            try:
+                cam.stop()
+            finally:
+                cam.close()
+
+
+def capture_time_on_ros_clock(capture_ns: int, capture_clock_now_ns: int, ros_now_ns: int) -> int:
+    """A capture time on a device clock -> the same instant on the ROS clock.
+
+    The frame's age on its own clock (now - capture) is subtracted from the ROS clock's
+    now, both read together, so the stamp is the exposure time whatever the ROS clock
+    (system time or /clock); a capture "in the future" (clock skew) counts as age 0.
+    """
+    return ros_now_ns - max(0, capture_clock_now_ns - capture_ns)
+
+
 class SyntheticSource:
     """A procedural road scene with a gently curving lane, for tests without a camera."""
 
@@ -111,6 +198,7 @@ SOURCES: dict[str, Callable[..., FrameSource]] = {
     "v4l2": lambda spec, w, h, fps: OpenCVSource("v4l2", spec, w, h, fps),
     "gstreamer": lambda spec, w, h, fps: OpenCVSource("gstreamer", spec, w, h, fps),
     "file": lambda spec, w, h, fps: OpenCVSource("file", spec, w, h, fps),
+    "picamera2": lambda spec, w, h, fps: Picamera2Source(spec, w, h, fps),
     "synthetic": lambda spec, w, h, fps: SyntheticSource(w, h, fps),
     # the simulator's forward view, rendered from sim/pose (needs node=...); imported lazily
     "sim": lambda spec, w, h, fps, **kw: __import__("edge_inference.sim.camera_source", fromlist=["x"])
@@ -123,7 +211,7 @@ def register_source(name: str, factory: Callable[..., FrameSource]) -> None:
 
 
 def parse_source(source: str) -> tuple[str, str]:
-    """'v4l2:/dev/video0', 'v4l2:0', 'gstreamer:<pipeline>', 'file:<path>', 'synthetic', 'sim'.
+    """'v4l2:/dev/video0', 'v4l2:0', 'gstreamer:<pipeline>', 'file:<path>', 'picamera2:0', 'synthetic', 'sim'.
 
     A bare digit means a V4L2 index, a bare path a file.
     """

@@ -39,7 +39,7 @@ class Graph:
             for spec in specs:
                 overrides = [Parameter(k, value=v) for k, v in spec.parameters.items()]
                 try:
-                    node = spec.node_class()(parameter_overrides=overrides, context=context)
+                    node = spec.node_class()(parameter_overrides=overrides, context=context, **spec.node_kwargs())
                 except (ParameterException, ParameterError) as err:  # say which node's parameter
                     raise GraphConfigError(f"{spec.name}: {err}") from err
                 self.nodes.append(node)

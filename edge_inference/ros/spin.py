@@ -5,6 +5,7 @@ import threading
 
 import rclpy
 import rclpy.executors
+import rclpy.logging
 
 
 def spin_node(node_class, args=None) -> None:
@@ -18,7 +19,13 @@ def spin_node(node_class, args=None) -> None:
     the board's 250 ms watchdog. Alone in its process the bridge kept 50 Hz with either.
     """
     rclpy.init(args=args)
-    node = node_class()
+    try:
+        node = node_class()
+    except (ValueError, RuntimeError, OSError) as exc:
+        # a model, parameter or device the node cannot start with: one line, not a traceback
+        rclpy.logging.get_logger(node_class.__name__).fatal(f"cannot start: {exc}")
+        rclpy.try_shutdown()
+        raise SystemExit(1) from None
     executor = rclpy.executors.SingleThreadedExecutor()
     executor.add_node(node)
     try:

@@ -9,7 +9,7 @@ import argparse
 import time
 
 from edge_inference.commands.arg_types import non_negative_float
-from edge_inference.ros.graph import describe, merge_params, parse_param_overrides, sim_overrides
+from edge_inference.ros.graph import describe, merge_params, parse_param_overrides, preflight, sim_overrides
 from edge_inference.ros.graph_runner import Graph
 
 
@@ -17,7 +17,13 @@ def add_graph_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="cpu", choices=["cpu", "npu"])
     p.add_argument("--camera-source", default=None)
     p.add_argument("--serial-port", default=None)
-    p.add_argument("--config", default=None, help="parameter YAML replacing config/rover.yaml")
+    p.add_argument("--config", default=None,
+                   help="parameter YAML overlaid on config/rover.yaml + config/backends/<backend>.yaml")
+    p.add_argument("--policy-model", default=None, help="policy model directory (default: the backend's shipped one)")
+    p.add_argument("--behavior-model", default=None,
+                   help="behavior model directory (default: the backend's shipped one)")
+    p.add_argument("--camera-topic", default=None, help="image topic the policy reads (--camera-source external)")
+    p.add_argument("--namespace", default=None, help="run every node under /NAMESPACE (two cars on one domain)")
     p.add_argument("--use-sim-time", action="store_true")
     p.add_argument("--param", action="append", default=[], metavar="NODE.NAME=VALUE")
 
@@ -42,7 +48,10 @@ def run(args) -> int:
         tmpdir = tempfile.TemporaryDirectory(prefix="edge-inference-sim-")
         overrides = merge_params(sim_overrides(f"{tmpdir.name}/ttyBOARD"), overrides)
     specs = describe(backend=args.backend, camera_source=args.camera_source, serial_port=args.serial_port,
-                     config=args.config, use_sim_time=args.use_sim_time, with_sim=args.sim, overrides=overrides)
+                     config=args.config, use_sim_time=args.use_sim_time, with_sim=args.sim, overrides=overrides,
+                     policy_model=args.policy_model, behavior_model=args.behavior_model,
+                     camera_topic=args.camera_topic, namespace=args.namespace)
+    preflight(specs)  # every model file present, before any node starts
     rclpy.init()
     graph = None
     try:

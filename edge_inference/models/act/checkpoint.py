@@ -11,6 +11,14 @@ Loads
   (c) this project's format = (a) plus ``edge_inference.json`` (action names, fps, how the
       model was trained). LeRobot ignores the extra file, so our checkpoints load there too.
 
+A LeRobot policy directory does not state the rate of its demonstrations (the time
+between two actions of a chunk) nor the names of its state features. They are taken
+from ``edge_inference.json``, else from LeRobot's ``train_config.json`` beside the
+weights (``env.fps``; ``dataset.root`` or ``$HF_LEROBOT_HOME/<dataset.repo_id>`` ->
+``meta/info.json``: ``fps``, ``features["observation.state"].names``), else the fps
+falls back to ACTConfig's default with a ``CheckpointWarning`` (the policy node's
+``policy_fps`` parameter overrides it on the robot).
+
 Every failure is a ``CheckpointError`` naming the file and the missing/unexpected keys,
 the mismatched shapes or the missing feature. The VAE encoder (``model.vae_encoder*``)
 is only used in training: its weights are accepted and dropped at load.
@@ -18,6 +26,8 @@ is only used in training: its weights are accepted and dropped at load.
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +43,7 @@ from edge_inference.models.act.modeling_act import ACT, NORM_EPS, ACTInferenceMo
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 PROJECT_NAME = "edge_inference.json"
+TRAIN_CONFIG_NAME = "train_config.json"  # LeRobot's TrainPipelineConfig, saved beside the policy
 PREPROCESSOR_NAME = "policy_preprocessor.json"
 POSTPROCESSOR_NAME = "policy_postprocessor.json"
 NORMALIZER_FILE = "policy_preprocessor_step_3_normalizer_processor.safetensors"  # LeRobot's ACT step order
@@ -48,6 +59,45 @@ class CheckpointError(EdgeInferenceError, ValueError):
     """A checkpoint that cannot be used, with the reason (file, keys, shapes, features)."""
 
 
+class CheckpointWarning(UserWarning):
+    """A checkpoint that loads but leaves something to a default (the demonstrations' fps)."""
+
+
+def lerobot_training_metadata(path: Path) -> dict[str, Any]:
+    """fps and state names of the data a LeRobot policy was trained on, where LeRobot recorded them.
+
+    Returns {"fps", "fps_source", "state_names"} for what was found (possibly nothing).
+    """
+    train_file = path / TRAIN_CONFIG_NAME
+    if not train_file.is_file():
+        return {}
+    train = _read_json(train_file)
+    found: dict[str, Any] = {}
+    env = train.get("env") if isinstance(train.get("env"), dict) else {}
+    if env.get("fps"):
+        found.update(fps=float(env["fps"]), fps_source=f"{TRAIN_CONFIG_NAME} env.fps")
+    dataset = train.get("dataset") if isinstance(train.get("dataset"), dict) else {}
+    roots = []
+    if dataset.get("root"):
+        roots.append(Path(str(dataset["root"])).expanduser())
+    if isinstance(dataset.get("repo_id"), str):
+        home = os.environ.get("HF_LEROBOT_HOME") or os.path.join(os.environ.get("HF_HOME", "~/.cache/huggingface"),
+                                                                 "lerobot")
+        roots.append(Path(home).expanduser() / dataset["repo_id"])
+    info_file = next((r / "meta" / "info.json" for r in roots if (r / "meta" / "info.json").is_file()), None)
+    if info_file is not None:
+        info = _read_json(info_file)
+        if info.get("fps") and "fps" not in found:
+            found.update(fps=float(info["fps"]), fps_source=str(info_file))
+        state = (info.get("features") or {}).get(OBS_STATE) or {}
+        names = state.get("names")
+        if isinstance(names, dict):  # older datasets: {"motors": [...]}
+            names = next(iter(names.values()), None)
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            found["state_names"] = list(names)
+    return found
+
+
 # ------------------------------------------------------------------------------------------ load
 def load_act(path: str | Path) -> tuple[ACTInferenceModule, ACTConfig, dict[str, Any]]:
     """Checkpoint directory -> (eval ACTInferenceModule, config, metadata).
@@ -61,10 +111,17 @@ def load_act(path: str | Path) -> tuple[ACTInferenceModule, ACTConfig, dict[str,
         raise CheckpointError(f"{path}: not a checkpoint directory (expected {CONFIG_NAME} + {WEIGHTS_NAME})")
     raw_config = _read_json(path / CONFIG_NAME)
     project = _read_json(path / PROJECT_NAME) if (path / PROJECT_NAME).is_file() else {}
+    training = {} if "fps" in project else lerobot_training_metadata(path)
     try:
-        config = ACTConfig.from_lerobot_dict(raw_config, project)
+        config = ACTConfig.from_lerobot_dict(raw_config, {**training, **project})
     except (ValueError, TypeError, NotImplementedError) as err:
         raise CheckpointError(f"{path / CONFIG_NAME}: {err}") from err
+    fps_source = PROJECT_NAME if "fps" in project else training.get("fps_source", "default")
+    if fps_source == "default":
+        warnings.warn(f"{path}: the checkpoint does not say at what rate its demonstrations were recorded "
+                      f"(no {PROJECT_NAME}, no fps in {TRAIN_CONFIG_NAME} or the dataset's meta/info.json): "
+                      f"assuming {config.fps:g} fps, {config.dt * 1e3:.1f} ms between chunk actions; set the "
+                      f"policy node's policy_fps parameter to the dataset's fps", CheckpointWarning, stacklevel=2)
     weights = read_safetensors(path / WEIGHTS_NAME)
 
     if (path / PREPROCESSOR_NAME).is_file():
@@ -91,7 +148,16 @@ def load_act(path: str | Path) -> tuple[ACTInferenceModule, ACTConfig, dict[str,
     metadata = {"format": fmt, "image_size": list(config.image_size), "chunk_size": config.chunk_size,
                 "state_dim": config.state_dim, "action_dim": config.action_dim,
                 "action_names": list(config.action_names), "fps": config.fps, "dt": config.dt,
-                "image_fit": project.get("image_fit", "resize")}
+                "fps_source": fps_source, "image_fit": project.get("image_fit", "resize"),
+                # LeRobot's select_action executes n_action_steps per chunk, or ensembles every step:
+                # the policy node's scheduler defaults (parameters set by the user win)
+                "n_action_steps": config.n_action_steps, "temporal_ensemble_coeff": config.temporal_ensemble_coeff}
+    state_names = project.get("state_names") or training.get("state_names")
+    if state_names:
+        if len(state_names) != config.state_dim:
+            raise CheckpointError(f"{path}: {len(state_names)} observation.state names {state_names} for a state "
+                                  f"of size {config.state_dim}")
+        metadata["state_names"] = list(state_names)
     if ACTION in stats and "std" in stats[ACTION]:
         metadata["action_std"] = [float(v) for v in np.asarray(stats[ACTION]["std"]).reshape(-1)]
     metadata.update({k: v for k, v in project.items() if k not in metadata})

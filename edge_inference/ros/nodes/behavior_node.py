@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import Imu, MagneticField
 from std_srvs.srv import SetBool
 
@@ -21,7 +22,7 @@ from edge_inference.backends.runners import create_behavior_runner  # backends i
 from edge_inference.core.config_fields import param
 from edge_inference.core.imu_window import ImuWindower, ProbabilitySmoother, SmootherConfig, Window, WindowConfig
 from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, Updater
-from edge_inference.ros.params import declare_params
+from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import reliable_qos, sensor_qos
 from edge_inference.ros.spin import spin_node
 from edge_inference.ros.stamps import ns_to_stamp, stamp_to_ns
@@ -64,12 +65,13 @@ class BehaviorNode(Node):
 
     def __init__(self, runner_factory=make_behavior_runner, **kwargs):
         super().__init__("behavior_node", **kwargs)
-        self.cfg = declare_params(self, BehaviorNodeConfig)
-        window_cfg = declare_params(self, WindowConfig)
+        self.live_params = LiveParams(self)  # `enabled` applies at run time; the rest are read-only
+        self.live_params.declare(BehaviorNodeConfig, "cfg", live=("enabled",), apply=self._apply_config)
+        window_cfg = self.live_params.declare(WindowConfig, "window_cfg")
         self.runner = runner_factory(self.cfg, window_cfg)
         window_cfg = self._match_model(window_cfg)
         self.windower = ImuWindower(window_cfg)
-        self.smoother = ProbabilitySmoother(declare_params(self, SmootherConfig))
+        self.smoother = ProbabilitySmoother(self.live_params.declare(SmootherConfig, "smoother_cfg"))
         self.enabled = self.cfg.enabled
         self.inference_errors = 0
         self.last_error = ""
@@ -124,11 +126,17 @@ class BehaviorNode(Node):
                 if newly_failed:
                     self.diag.force_update()
 
+    def _apply_config(self, cfg: BehaviorNodeConfig, changed: set[str]) -> None:
+        if "enabled" in changed:
+            self.enabled = cfg.enabled
+            self.smoother.reset()
+
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
-        self.enabled = bool(request.data)
-        self.smoother.reset()
-        response.success = True
-        response.message = "behavior classification " + ("enabled" if self.enabled else "disabled")
+        """Sets the ``enabled`` parameter, so the service and `ros2 param get` always agree."""
+        result = self.set_parameters([Parameter("enabled", value=bool(request.data))])[0]
+        response.success = result.successful
+        response.message = (("behavior classification " + ("enabled" if request.data else "disabled"))
+                            if result.successful else result.reason)
         return response
 
     def _classify(self, window: Window, frame_id: str) -> None:

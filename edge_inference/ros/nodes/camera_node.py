@@ -17,14 +17,16 @@ from edge_inference.core.config_fields import param
 from edge_inference.devices import camera_sources
 from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, Updater
 from edge_inference.ros.image_conversion import rgb_to_image_msg
-from edge_inference.ros.params import declare_params
+from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import qos_from_name
 from edge_inference.ros.spin import spin_node
+from edge_inference.ros.stamps import ns_to_stamp
 
 
 @dataclass
 class CameraConfig:
-    camera_source: str = param("synthetic", "v4l2:/dev/video0 | v4l2:0 | gstreamer:<pipeline> | file:<path> | synthetic | sim")
+    camera_source: str = param("synthetic", "v4l2:/dev/video0 | v4l2:0 | picamera2:0 (Pi CSI camera) | "
+                               "gstreamer:<pipeline> | file:<path> | synthetic | sim", read_only=True)
     width: int = param(320, "published image width, px", range=(16, 4096))
     height: int = param(180, "published image height, px", range=(16, 4096))
     fps: float = param(30.0, "capture/publish rate, Hz", range=(0.1, 240.0))
@@ -59,7 +61,9 @@ CONFIG_CLASS = CameraConfig
 class CameraNode(Node):
     def __init__(self, **kwargs):
         super().__init__("camera_node", **kwargs)
-        self.cfg = declare_params(self, CameraConfig)
+        # read per frame, so a `ros2 param set` takes effect on the next one; the rest are read-only
+        self.live_params = LiveParams(self)
+        self.live_params.declare(CameraConfig, "cfg", live=("frame_id", "encoding", "horizontal_fov_deg"))
         qos = qos_from_name(self.cfg.qos)
         self.pub_image = self.create_publisher(Image, "camera/image_raw", qos)
         self.pub_info = self.create_publisher(CameraInfo, "camera/camera_info", qos)
@@ -109,11 +113,20 @@ class CameraNode(Node):
             return
         self.backoff.reset()
         msg = rgb_to_image_msg(frame, encoding=self.cfg.encoding)
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = ns_to_stamp(self._frame_stamp_ns())
         msg.header.frame_id = self.cfg.frame_id
         self.pub_image.publish(msg)
         self.pub_info.publish(camera_info_for(self.cfg, msg.header))
         self.frames.tick()
+
+    def _frame_stamp_ns(self) -> int:
+        """The exposure time when the source reports it (Picamera2), else the time the frame was read."""
+        now = self.get_clock().now().nanoseconds
+        capture_ns = getattr(self.source, "last_capture_ns", None)
+        if capture_ns is None:
+            return now
+        clock_now = time.clock_gettime_ns(self.source.capture_clock)
+        return camera_sources.capture_time_on_ros_clock(capture_ns, clock_now, now)
 
     def _device_status(self, stat) -> None:
         stat.add("source", self.cfg.camera_source)

@@ -13,7 +13,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 
 from edge_inference.core.config_fields import param
-from edge_inference.ros.params import declare_params
+from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import reliable_qos, sensor_qos
 from edge_inference.ros.spin import spin_node
 from edge_inference.ros.stamps import stamp_to_ns
@@ -57,7 +57,8 @@ class ExpertNode(Node):
         super().__init__("expert_node", **kwargs)
         from edge_inference_msgs.msg import VehicleCommand
         self._VehicleCommand = VehicleCommand
-        c = self.cfg = declare_params(self, ExpertNodeConfig)
+        self.live_params = LiveParams(self)  # pose_timeout is read per tick; the rest are read-only
+        c = self.live_params.declare(ExpertNodeConfig, "cfg", live=("pose_timeout",))
         track = Track(TrackConfig(shape=c.track_shape, straight_m=c.track_straight_m,
                                   radius_m=c.track_radius_m, width_m=c.track_width_m))
         self.expert = PurePursuitExpert(track, cfg=ExpertConfig(cruise_mps=c.cruise_mps))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from rclpy.node import Node
@@ -33,7 +33,7 @@ from edge_inference.core.path_prediction import PathModelConfig, action_indices,
 from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, Updater
 from edge_inference.ros.image_conversion import image_msg_to_rgb, rgb_to_image_msg
 from edge_inference.ros.markers import build_marker_array
-from edge_inference.ros.params import declare_params
+from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import qos_from_name, reliable_qos
 from edge_inference.ros.spin import spin_node
 from edge_inference_msgs.msg import ActionChunk, BehaviorState, VehicleCommand
@@ -95,9 +95,11 @@ class MonitorNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__("monitor_node", **kwargs)
-        self.cfg = declare_params(self, MonitorConfig)
-        self.path_cfg = declare_params(self, PathModelConfig)
-        self.mount = declare_params(self, CameraMountConfig)
+        # read per message, so they apply at run time; the rest (timers, QoS, the static TF) are read-only
+        self.live_params = LiveParams(self)
+        self.live_params.declare(MonitorConfig, "cfg", live=("command_timeout_s", "fallback_hfov_deg"))
+        self.live_params.declare(PathModelConfig, "path_cfg", live=tuple(f.name for f in fields(PathModelConfig)))
+        self.live_params.declare(CameraMountConfig, "mount")
         if self.cfg.latency_error_ms < self.cfg.latency_warn_ms:
             raise ValueError(f"latency_error_ms ({self.cfg.latency_error_ms}) must be >= latency_warn_ms "
                              f"({self.cfg.latency_warn_ms})")

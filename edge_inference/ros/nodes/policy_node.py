@@ -12,11 +12,12 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_srvs.srv import SetBool
 
@@ -26,7 +27,7 @@ from edge_inference.core.chunk_scheduler import ChunkScheduler, SchedulerConfig
 from edge_inference.core.config_fields import param
 from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, Updater
 from edge_inference.ros.image_conversion import image_msg_to_rgb
-from edge_inference.ros.params import declare_params
+from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import qos_from_name, reliable_qos
 from edge_inference.ros.spin import spin_node
 from edge_inference.ros.stamps import ns_to_stamp, stamp_to_ns
@@ -45,6 +46,9 @@ class PolicyNodeConfig:
     enabled: bool = param(False, "start enabled (sim demo) or disabled until policy/enable (real car)")
     control_rate: float = param(30.0, "VehicleCommand publish rate, Hz", range=(1.0, 200.0), read_only=True)
     chunk_size: int = param(32, "actions per chunk of the heuristic model", range=(1, 1000), read_only=True)
+    policy_fps: float = param(0.0, "rate of the model's training demonstrations, Hz: chunk actions are 1/fps apart; "
+                              "0: the model's own (a LeRobot checkpoint without it: 20)", range=(0.0, 1000.0),
+                              read_only=True)
     image_qos: str = param("sensor", "camera subscription QoS: sensor or reliable", choices=("sensor", "reliable"),
                            read_only=True)
     latency_warn_ms: float = param(100.0, "image-to-chunk latency p95 above this is WARN (diagnostics), ms",
@@ -81,6 +85,43 @@ def action_to_command(values: np.ndarray, action_names) -> tuple[float, float]:
     return (float(np.clip(values[i_steer], -1.0, 1.0)), float(np.clip(values[i_throttle], -1.0, 1.0)))
 
 
+#: The state the node can feed a policy: the applied command from vehicle/state, in this order.
+STATE_FEATURES = ("steering", "throttle")
+
+
+class PolicyStateError(ValueError):
+    """The model wants an observation.state the node cannot provide."""
+
+
+def state_layout(state_dim: int, state_names=None) -> list[int]:
+    """Indices into ``STATE_FEATURES`` that build the model's state, or PolicyStateError in one line.
+
+    By name where the checkpoint names its state features (any order); unnamed, the state
+    must be exactly [steering, throttle].
+    """
+    if state_names:
+        missing = [n for n in state_names if n not in STATE_FEATURES]
+        if missing or len(state_names) != state_dim:
+            raise PolicyStateError(f"the policy wants observation.state {list(state_names)}; this node provides "
+                                   f"{list(STATE_FEATURES)} (no {missing})")
+        return [STATE_FEATURES.index(n) for n in state_names]
+    if state_dim != len(STATE_FEATURES):
+        raise PolicyStateError(f"the policy wants an observation.state of {state_dim} values; this node provides "
+                               f"{len(STATE_FEATURES)}: {list(STATE_FEATURES)} (train on that state)")
+    return list(range(len(STATE_FEATURES)))
+
+
+def model_scheduler_defaults(metadata: dict, chunk_size: int) -> dict:
+    """LeRobot's select_action: execute n_action_steps per chunk, or ensemble every step with the coeff."""
+    out: dict = {}
+    coeff = metadata.get("temporal_ensemble_coeff")
+    if coeff is not None:
+        out.update(mode="ensemble", ensemble_coeff=float(coeff))
+    elif metadata.get("n_action_steps"):
+        out.update(mode="queue", n_action_steps=max(1, min(int(metadata["n_action_steps"]), int(chunk_size))))
+    return out
+
+
 CONFIG_CLASSES = (PolicyNodeConfig, SchedulerConfig)
 
 
@@ -93,19 +134,27 @@ class PolicyNode(Node):
 
     def __init__(self, runner_factory=make_policy_runner, **kwargs):
         super().__init__("policy_node", **kwargs)
-        self.cfg = declare_params(self, PolicyNodeConfig)
-        self.sched_cfg = declare_params(self, SchedulerConfig)
-        self.runner = runner_factory(self.cfg, 1.0 / self.cfg.control_rate)
-        self.scheduler = ChunkScheduler(self.sched_cfg, enabled=self.cfg.enabled)
-        self._warn_if_queue_outlives_age()
-
         self._lock = threading.Lock()  # guards scheduler, state, frame slot, counters
         self._wake = threading.Condition(self._lock)
+        # `ros2 param set` takes effect for these; every other parameter is read-only (restart to change)
+        self.live_params = LiveParams(self)
+        self.live_params.declare(PolicyNodeConfig, "cfg", live=("enabled",), apply=self._apply_policy)
+        self.live_params.declare(SchedulerConfig, "sched_cfg", live=tuple(f.name for f in fields(SchedulerConfig)),
+                                 apply=self._apply_scheduler)
+        self.runner = runner_factory(self.cfg, 1.0 / self.cfg.control_rate)
+        metadata = dict(getattr(self.runner, "metadata", None) or {})
+        self._state_index = state_layout(int(getattr(self.runner, "state_dim", len(STATE_FEATURES))),
+                                         metadata.get("state_names"))
+        self._use_policy_fps(metadata)
+        self.scheduler = ChunkScheduler(self.sched_cfg, enabled=self.cfg.enabled)
+        self._use_model_scheduler_defaults(metadata)
+        self._warn_if_queue_outlives_age()
+
         self._frame: Image | None = None  # newest unprocessed frame
         self._frame_received = 0.0  # perf_counter() when it arrived
         self.timings: collections.deque[InferenceTiming] = collections.deque(maxlen=1000)
         self._last_used_stamp_ns = -1
-        self._state = np.zeros(2, dtype=np.float32)  # applied [steering, throttle]
+        self._state = np.zeros(len(self._state_index), dtype=np.float32)  # applied command, in the model's order
         self.dropped_frames = 0
         self.inference_errors = 0
         self.last_error = ""
@@ -138,13 +187,50 @@ class PolicyNode(Node):
             f"policy: backend={self.runner.backend_name} mode={self.sched_cfg.mode} chunk={self.runner.chunk_size} "
             f"dt={self.runner.dt:.4f}s enabled={self.cfg.enabled}")
 
-    def _warn_if_queue_outlives_age(self) -> None:
-        if self.sched_cfg.mode == "queue":
-            span = self.sched_cfg.n_action_steps * self.runner.dt
-            if span >= self.sched_cfg.max_action_age:
+    def _use_policy_fps(self, metadata: dict) -> None:
+        if self.cfg.policy_fps > 0:
+            self.runner.dt = 1.0 / self.cfg.policy_fps
+        elif metadata.get("fps_source") == "default":
+            self.get_logger().warning(
+                f"the model does not say at what rate its demonstrations were recorded: assuming "
+                f"{1.0 / self.runner.dt:g} fps; set policy_fps to the dataset's fps")
+
+    def _use_model_scheduler_defaults(self, metadata: dict) -> None:
+        """The checkpoint's n_action_steps / temporal ensembling, unless the user set those parameters."""
+        given = set(getattr(self, "_parameter_overrides", {}) or {})  # config files, launch args, --param
+        wanted = {k: v for k, v in model_scheduler_defaults(metadata, self.runner.chunk_size).items()
+                  if k not in given}
+        if wanted:
+            results = self.set_parameters([Parameter(k, value=v) for k, v in wanted.items()])
+            refused = [r.reason for r in results if not r.successful]
+            if refused:
+                raise PolicyStateError(f"the model's chunk execution {wanted} is not valid here: {refused[0]}")
+            self.get_logger().info(f"chunk execution from the model: {wanted}")
+
+    def _warn_if_queue_outlives_age(self, cfg: SchedulerConfig | None = None) -> None:
+        cfg = cfg or self.sched_cfg
+        if cfg.mode == "queue":
+            span = cfg.n_action_steps * self.runner.dt
+            if span >= cfg.max_action_age:
                 self.get_logger().warning(
                     f"queue mode executes {span:.2f} s of a chunk before replanning but max_action_age is "
-                    f"{self.sched_cfg.max_action_age:.2f} s: expect neutral commands between chunks")
+                    f"{cfg.max_action_age:.2f} s: expect neutral commands between chunks")
+
+    # -- run-time parameter changes (LiveParams: validated before they are applied) ----------
+    def _apply_policy(self, cfg: PolicyNodeConfig, changed: set[str]) -> None:
+        with self._lock:
+            self.scheduler.set_enabled(cfg.enabled)
+            self._wake.notify()
+        if "enabled" in changed:
+            self.get_logger().info("policy enabled" if cfg.enabled else "policy disabled: commands are neutral")
+
+    def _apply_scheduler(self, cfg: SchedulerConfig, changed: set[str]) -> None:
+        with self._lock:
+            if "mode" in changed:
+                self.scheduler.reset()  # a plan made for one mode means nothing to another
+            self.scheduler.config = cfg
+            self._wake.notify()
+        self._warn_if_queue_outlives_age(cfg)
 
     # -- callbacks (executor threads) --------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
@@ -157,15 +243,14 @@ class PolicyNode(Node):
 
     def _on_state(self, msg: VehicleState) -> None:
         with self._lock:
-            self._state = np.array([msg.steering, msg.throttle], dtype=np.float32)
+            self._state = np.array([msg.steering, msg.throttle], dtype=np.float32)[self._state_index]
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
-        with self._lock:
-            self.scheduler.set_enabled(bool(request.data))
-            self._wake.notify()
-        response.success = True
-        response.message = "policy enabled" if request.data else "policy disabled: commands are neutral"
-        self.get_logger().info(response.message)
+        """Sets the ``enabled`` parameter, so the service and `ros2 param get` always agree."""
+        result = self.set_parameters([Parameter("enabled", value=bool(request.data))])[0]
+        response.success = result.successful
+        response.message = (("policy enabled" if request.data else "policy disabled: commands are neutral")
+                            if result.successful else result.reason)
         return response
 
     def _on_control_tick(self) -> None:

@@ -31,7 +31,7 @@ from edge_inference.core.bridge_core import (
 )
 from edge_inference.core.pwm_mapping import PwmMapper, default_calibration_path, load_calibration
 from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, Updater
-from edge_inference.ros.params import declare_params
+from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import reliable_qos, sensor_qos
 from edge_inference.ros.spin import spin_node
 from edge_inference_msgs.msg import VehicleCommand, VehicleState
@@ -43,7 +43,10 @@ HELLO_RETRY_S = 0.25
 class PwmBridgeNode(Node):
     def __init__(self, **kwargs):
         super().__init__("pwm_bridge_node", **kwargs)
-        self.cfg = declare_params(self, BridgeConfig)
+        # command_timeout (the watchdog) and frame ids apply at run time; the rest are read-only
+        self.live_params = LiveParams(self)
+        self.live_params.declare(BridgeConfig, "cfg", live=("command_timeout", "frame_id", "imu_frame_id"),
+                                 apply=self._apply_config)
         cal_path = self.cfg.calibration_file or default_calibration_path()
         self.calibration = load_calibration(cal_path)
         self.mapper = PwmMapper(self.calibration)
@@ -88,6 +91,10 @@ class PwmBridgeNode(Node):
         self._reader.start()
         self.send_timer = self.create_timer(1.0 / self.cfg.send_rate, self._on_send_timer)
         self.heartbeat_timer = self.create_timer(1.0 / self.cfg.heartbeat_rate, self._on_heartbeat)
+
+    def _apply_config(self, cfg: BridgeConfig, changed: set[str]) -> None:
+        with self._state_lock:
+            self.core.command_timeout = cfg.command_timeout
 
     # ---------------------------------------------------------------- ROS callbacks
     def _on_command(self, msg: VehicleCommand) -> None:

@@ -18,7 +18,7 @@ from sensor_msgs.msg import Imu, MagneticField
 
 from edge_inference.core.config_fields import param
 from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, Updater
-from edge_inference.ros.params import declare_params
+from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import reliable_qos, sensor_qos
 from edge_inference.ros.spin import spin_node
 from edge_inference.sim.behaviors import BEHAVIOR_CLASSES, BehaviorRules
@@ -73,7 +73,8 @@ class SimNode(Node):
         super().__init__("sim_node", **kwargs)
         from edge_inference_msgs.msg import BehaviorState, VehicleCommand
         self._BehaviorState = BehaviorState
-        self.cfg = c = declare_params(self, SimConfig)
+        self.live_params = LiveParams(self)  # read per tick; the rest are read-only
+        c = self.live_params.declare(SimConfig, "cfg", live=("command_timeout", "frame_id"))
         self.world = World(TrackConfig(shape=c.track_shape, straight_m=c.track_straight_m,
                                        radius_m=c.track_radius_m, width_m=c.track_width_m),
                            rules=BehaviorRules(class_names=tuple(c.behavior_classes)), seed=c.seed)
