@@ -112,6 +112,12 @@ ROWS = [
     Row("hailo-compile-num-calibration-zero", "hailo-compile --model {own_fsq} --num-calibration 0", rc=2),
     Row("hailo-verify-model-missing", "hailo-verify --model {shared}/missing"),
     Row("hailo-verify-limit-zero", "hailo-verify --model {own_fsq} --limit 0", rc=2),
+    # train: export-dataset
+    Row("export-dataset-bag-missing", "export-dataset {shared}/missing --out ds", rc=2),
+    Row("export-dataset-not-a-bag", "export-dataset {shared}/emptydir --out ds", rc=2),
+    Row("export-dataset-out-exists", "export-dataset {shared}/bag --out {own_existing}", rc=2),
+    Row("export-dataset-fps-zero", "export-dataset {shared}/bag --out ds --fps 0", rc=2),
+    Row("export-dataset-gap-negative", "export-dataset {shared}/bag --out ds --gap -1", rc=2),
     # evaluate
     Row("eval-bag-missing", "eval --bag {shared}/missing --model heuristic --out report", rc=2),
     Row("eval-bag-garbage", "eval --bag {shared}/garbage.onnx --model heuristic --out report", rc=2),

@@ -21,6 +21,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from edge_inference.commands.arg_types import positive_float, positive_int
+from edge_inference.core.errors import UsageError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export-dataset", help="rosbag2 drives -> LeRobotDataset v3.0 (lerobot-train input)",
@@ -29,9 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="new dataset folder (must not exist)")
     p.add_argument("--task", default="drive the track", help="task text stored in meta/tasks.parquet")
     p.add_argument("--repo-id", default=None, help="Hub-style name, e.g. me/rc_car_track (default: local/<out name>)")
-    p.add_argument("--fps", type=int, default=None,
+    p.add_argument("--fps", type=positive_int, default=None,
                    help="resample every episode to this rate (default: keep every frame, rounded recorded rate)")
-    p.add_argument("--gap", type=float, default=1.0, help="a pause longer than this (s) starts a new episode")
+    p.add_argument("--gap", type=positive_float, default=1.0, help="a pause longer than this (s) starts a new episode")
     p.add_argument("--camera", default="front", help="camera name: feature observation.images.<camera>")
     p.add_argument("--vcodec", default="libsvtav1", choices=["libsvtav1", "h264"],
                    help="AV1 (SVT-AV1, LeRobot's default) or H.264 (libx264)")
@@ -47,17 +50,13 @@ def run(args: argparse.Namespace) -> int:
     from edge_inference.core.bag_io import BagError
     from edge_inference.datasets.lerobot_export import export_bags
 
-    if args.fps is not None and args.fps <= 0:
-        print("error: --fps must be positive", file=sys.stderr)
-        return 2
     repo_id = args.repo_id or f"local/{args.out.name}"
     try:
         summary = export_bags(args.bags, args.out, args.task, repo_id, args.fps, args.gap, args.camera,
                               args.vcodec, args.robot_type, args.image_topic, args.command_topic, args.state_topic,
                               progress=not args.quiet)
-    except (ValueError, BagError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, BagError) as err:  # a bag without frames/commands, a format check that failed
+        raise UsageError(str(err)) from err
     print(f"{args.out}: {summary.as_text()}")
     if args.fps is None and summary.max_timing_error_ms > 1000.0 / summary.fps:
         print(f"warning: within episodes, frames are up to {summary.max_timing_error_ms / 1000:.2f} s off the even "
