@@ -23,6 +23,9 @@ def main(argv: list[str]) -> int:
     for case in cases:
         if (skipped := case.find("skipped")) is not None:
             reason = skipped.get("message", "")
+            if reason == "collection skipped":  # a module-level skip: the reason is in the text
+                text = (skipped.text or "").rpartition("Skipped: ")[2].removesuffix("')")
+                reason = f"{case.get('name')}: {text}"
             if TORCH_REASON in reason:
                 outcome["torch"] += 1
             else:
