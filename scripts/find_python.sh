@@ -11,13 +11,15 @@ assert v == '$want' and platform.python_implementation() == 'CPython', v
 print(sys.executable)" 2>/dev/null
 }
 probe "$cand" && exit 0
+tried="'$cand'"
 if [ $# -lt 2 ] && command -v pyenv >/dev/null 2>&1; then
+  tried="$tried and pyenv's versions"
   root=$(pyenv root 2>/dev/null)
   for v in $(pyenv versions --bare 2>/dev/null | grep -E "^${want//./\\.}(\.[0-9]+)?$" | sort -rV); do
     probe "$root/versions/$v/bin/python$want" && exit 0
   done
 fi
-echo "error: no CPython $want interpreter found (tried '$cand' and pyenv's versions)." >&2
-echo "       Install Python $want (the robot's Python: Ubuntu 24.04 ships 3.12) or set ROBOT_PYTHON=/path/to/python$want;" >&2
+echo "error: no CPython $want interpreter found (tried $tried)." >&2
+echo "       Install Python $want, or name one: make test-robot ROBOT_PYTHON=/path/to/python$want;" >&2
 echo "       nothing was installed." >&2
 exit 1
