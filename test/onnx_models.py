@@ -35,6 +35,11 @@ def _weights_hash(weights: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
+def _as_model_dtypes(weights: dict) -> dict[str, np.ndarray]:
+    """float32 as in the graph (so the numpy reference sees the same numbers), int64 Reshape shapes (``*_shape``)."""
+    return {k: np.asarray(v, np.int64 if k.endswith("_shape") else np.float32) for k, v in weights.items()}
+
+
 def _conv2d(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], pads: tuple[int, int]) -> np.ndarray:
     """(1, C, H, W) * (O, C, kh, kw) -> (1, O, H', W'), zero padding (ph, pw) on both sides."""
     _, c, _, _ = x.shape
@@ -71,13 +76,13 @@ def _fsq_weights(config: FSQConfig, seed: int) -> dict[str, np.ndarray]:
     levels = np.asarray(config.levels, np.float32)
     half_l = (levels - 1) * (1 - 1e-3) / 2
     offset = np.where(levels % 2 == 0, 0.5, 0.0).astype(np.float32)
-    return {"conv1.w": he(c1, config.in_channels, config.rows, k), "conv1.b": rng.normal(0, 0.1, c1),
+    return _as_model_dtypes({"conv1.w": he(c1, config.in_channels, config.rows, k), "conv1.b": rng.normal(0, 0.1, c1),
             "conv2.w": he(c2, c1, 1, k), "conv2.b": rng.normal(0, 0.1, c2),
             "proj.w": 2 * he(d, c2, 1, 1), "proj.b": rng.normal(0, 0.3, d),
             "fsq.shift": np.tan(offset / half_l), "fsq.half_l": half_l, "fsq.offset": offset,
             "fsq.half_width": np.floor(levels / 2), "head1.w": he(config.head_hidden, d).T.copy(),
             "head1.b": rng.normal(0, 0.1, config.head_hidden),
-            "head2.w": he(config.num_classes, config.head_hidden).T.copy(), "head2.b": np.zeros(config.num_classes)}
+            "head2.w": he(config.num_classes, config.head_hidden).T.copy(), "head2.b": np.zeros(config.num_classes)})
 
 
 def tiny_fsq_model(model_dir: str | Path, class_names=("still", "walk", "turn"), seed: int = 0) -> Path:
@@ -139,7 +144,7 @@ def _act_weights(runtime: dict, seed: int, dim: int = 16) -> dict[str, np.ndarra
         return (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32)
 
     std = np.asarray(runtime.get("action_std", [1.0] * a), np.float32)
-    return {"conv1.w": (rng.standard_normal((8, 3, 3, 3)) * np.sqrt(2 / 27)).astype(np.float32),
+    return _as_model_dtypes({"conv1.w": rng.standard_normal((8, 3, 3, 3)) * np.sqrt(2 / 27),
             "conv1.b": rng.normal(0, 0.1, 8), "conv2.w": (rng.standard_normal((dim, 8, 3, 3)) * np.sqrt(2 / 72)),
             "conv2.b": rng.normal(0, 0.1, dim), "state.w": lin(s, dim), "state.b": rng.normal(0, 0.1, dim),
             "q.w": lin(dim, dim), "k.w": lin(dim, dim), "v.w": lin(dim, dim), "scale": np.float32(dim ** -0.5),
@@ -147,7 +152,7 @@ def _act_weights(runtime: dict, seed: int, dim: int = 16) -> dict[str, np.ndarra
             "ffn2.b": rng.normal(0, 0.1, dim), "queries": rng.normal(0, 0.5, (chunk, dim)),
             "head.w": lin(dim, a), "head.b": rng.normal(0, 0.1, a),
             "action_std": std, "action_mean": np.linspace(0.0, 0.3, a).astype(np.float32),
-            "tokens_shape": np.array([1, dim, -1]), "state_shape": np.array([1, 1, dim])}
+            "tokens_shape": np.array([1, dim, -1]), "state_shape": np.array([1, 1, dim])})
 
 
 def tiny_act_model(path: str | Path, runtime: dict, seed: int = 0) -> Path:
@@ -195,10 +200,8 @@ def tiny_act_model(path: str | Path, runtime: dict, seed: int = 0) -> Path:
 
 
 def _graph(nodes, name: str, inputs, outputs, weights: dict[str, np.ndarray]):
-    """Float32 initializers, except the int64 shape operands of Reshape (``*_shape``)."""
-    return helper.make_graph(nodes, name, inputs, outputs, [
-        numpy_helper.from_array(np.asarray(v, np.int64 if k.endswith("_shape") else np.float32), k)
-        for k, v in weights.items()])
+    return helper.make_graph(nodes, name, inputs, outputs,
+                             [numpy_helper.from_array(v, k) for k, v in _as_model_dtypes(weights).items()])
 
 
 def _save_graph(graph, metadata: dict, path: str | Path) -> Path:

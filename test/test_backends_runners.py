@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 from model_fixtures import ACT_RUNTIME, HAS_TORCH, NO_TORCH, act_samples, imu_window, needs_torch
-from onnx_models import tiny_act_model, tiny_act_reference, tiny_fsq_model
+from onnx_models import tiny_act_model, tiny_act_reference, tiny_fsq_model, tiny_fsq_reference
 
 from edge_inference.backends import BackendError, create_backend
 from edge_inference.backends.runners import ModelKindError, create_behavior_runner, create_policy_runner
@@ -68,6 +68,17 @@ def test_fp32_backends_agree_and_int8_stays_close(fsq_dir):
         assert c_t == c_o
     int8_gap = max(np.abs(p_t - p_q).max() for (p_t, _), (p_q, _) in zip(outputs["torch"], outputs["onnxruntime-int8"]))
     assert int8_gap < 0.2
+
+
+def test_behavior_runner_matches_the_model_computed_in_numpy(fsq_dir):
+    from edge_inference.models.fsq.codes import levels_to_index
+
+    runner = create_behavior_runner(fsq_dir, "onnxruntime")
+    window = imu_window(seed=3)
+    probs, code = runner.predict(window)
+    want_probs, want_levels = tiny_fsq_reference(runner.model_input(window))
+    np.testing.assert_allclose(probs, want_probs[0], atol=1e-5)
+    assert code == levels_to_index(want_levels[0], runner.config.levels)
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "onnxruntime-int8"])
