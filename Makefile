@@ -1,5 +1,5 @@
-# Dev/CI entry points. Both `make demo` and `make test` build what they need on a
-# fresh machine and reuse it when it is up to date.
+# Dev/CI entry points. `make demo`, `make test` and `make test-robot` build what they need
+# on a fresh machine and reuse it when it is up to date.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,15 +10,27 @@ MSGS_STAMP := $(MSGS)/.built
 APT_STAMP := .build/.apt_installed
 # Debian packages used by tests (firmware build + simulation). Installed when apt is permitted.
 APT_PACKAGES ?= cmake g++ make gcc-avr avr-libc arduino-core-avr arduino-mk simavr libsimavr-dev tmux
-REQS := requirements/ros.txt requirements/base.txt requirements/dev.txt
+REQS := requirements/ros.txt requirements/base.txt requirements/dev.txt requirements/test.txt
+MSG_SRCS := $(wildcard edge_inference_msgs/msg/*.msg) edge_inference_msgs/CMakeLists.txt edge_inference_msgs/package.xml \
+  scripts/build_msgs.sh scripts/fix_wheel_cmake_paths.sh $(wildcard third_party/tf2_msgs/msg/*.msg) third_party/tf2_msgs/CMakeLists.txt
 ENV := source scripts/env.sh &&
+# The robot profile: the robot's Python (3.12) and Ubuntu noble's library versions, no torch.
+ROBOT_PYTHON ?=
+ROBOT_VENV := .venv-robot
+ROBOT_PY := $(ROBOT_VENV)/bin/python
+ROBOT_STAMP := $(ROBOT_VENV)/.installed
+ROBOT_BUILD := .build/robot
+ROBOT_MSGS := $(ROBOT_BUILD)/msgs_install
+ROBOT_REQS := requirements/ros.txt requirements/robot-noble.txt requirements/test.txt
+ROBOT_ENV := EI_VENV=$(ROBOT_VENV) EI_MSGS=$(ROBOT_MSGS) source scripts/env.sh &&
 
-.PHONY: venv msgs apt demo test bench clean help
+.PHONY: venv msgs apt demo test bench clean help robot-venv robot-msgs test-robot
 
 help:
-	@echo "make demo   - simulated rover demo (closed loop, CPU backend)"
-	@echo "make test   - full test suite"
-	@echo "make bench  - model and pipeline benchmarks (JSON in artifacts/)"
+	@echo "make demo       - simulated rover demo (closed loop, CPU backend)"
+	@echo "make test       - full test suite (dev profile: .venv, newest libraries, torch)"
+	@echo "make test-robot - the suite on the robot's Python 3.12 and Ubuntu 24.04 library versions, no torch"
+	@echo "make bench      - model and pipeline benchmarks (JSON in artifacts/)"
 
 venv: $(STAMP)
 $(STAMP): $(REQS) setup.py
@@ -29,7 +41,7 @@ $(STAMP): $(REQS) setup.py
 	touch $@
 
 msgs: $(MSGS_STAMP)
-$(MSGS_STAMP): $(STAMP) $(wildcard edge_inference_msgs/msg/*.msg) edge_inference_msgs/CMakeLists.txt edge_inference_msgs/package.xml scripts/build_msgs.sh $(wildcard third_party/tf2_msgs/msg/*.msg) third_party/tf2_msgs/CMakeLists.txt
+$(MSGS_STAMP): $(STAMP) $(MSG_SRCS)
 	scripts/build_msgs.sh $(VENV) $(MSGS)
 	touch $@
 
@@ -49,11 +61,35 @@ demo: msgs apt
 	$(ENV) $(PY) -m edge_inference.cli demo
 
 test: msgs apt
-	$(ENV) $(PY) -m pytest -q -ra test
+	@mkdir -p .build
+	@$(ENV) $(PY) -m pytest -q -ra --junitxml=.build/junit.xml test; rc=$$?; \
+	  $(PY) scripts/test_summary.py .build/junit.xml dev || true; exit $$rc
+
+# A second venv on CPython 3.12 (found, never installed: scripts/find_python.sh; or ROBOT_PYTHON=...)
+# with requirements/robot-noble.txt, its own interface build, and the same suite.
+robot-venv: $(ROBOT_STAMP)
+$(ROBOT_STAMP): $(ROBOT_REQS) setup.py scripts/find_python.sh
+	@py=$$(scripts/find_python.sh 3.12 $(ROBOT_PYTHON)) || { echo "make test-robot: stopped (no Python 3.12)" >&2; exit 1; }; \
+	  if [ "$$($(ROBOT_PY) -c 'import sys; print(sys.version_info[:2] == (3, 12))' 2>/dev/null)" != True ]; then \
+	    echo "$(ROBOT_VENV): $$py"; rm -rf $(ROBOT_VENV) && "$$py" -m venv $(ROBOT_VENV); fi
+	$(ROBOT_PY) -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+	$(ROBOT_PY) -m pip install -q -r requirements/ros.txt -r requirements/robot-noble.txt -r requirements/test.txt
+	$(ROBOT_PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@if $(ROBOT_PY) -c 'import torch' 2>/dev/null; then echo "error: torch got into $(ROBOT_VENV); the robot has none" >&2; exit 1; fi
+	touch $@
+
+robot-msgs: $(ROBOT_MSGS)/.built
+$(ROBOT_MSGS)/.built: $(ROBOT_STAMP) $(MSG_SRCS)
+	scripts/build_msgs.sh $(ROBOT_VENV) $(ROBOT_MSGS)
+	touch $@
+
+test-robot: robot-msgs apt
+	@$(ROBOT_ENV) $(ROBOT_PY) -m pytest -q -rfE --junitxml=$(ROBOT_BUILD)/junit.xml test; rc=$$?; \
+	  $(ROBOT_PY) scripts/test_summary.py $(ROBOT_BUILD)/junit.xml robot || true; exit $$rc
 
 bench: msgs
 	@mkdir -p artifacts
 	$(ENV) $(PY) -m edge_inference.cli bench --act-car --json artifacts/bench.json
 
 clean:
-	rm -rf .build $(VENV)
+	rm -rf .build $(VENV) $(ROBOT_VENV)

@@ -10,16 +10,7 @@ py="$venv/bin/python"
 build="$install/../build_msgs"
 mkdir -p "$build"
 
-# The message wheels' exported CMake targets name the wheel builder's Python and
-# numpy include dirs; point them at this venv's real ones (idempotent).
-pyinc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-npinc=$("$py" -c 'import numpy; print(numpy.get_include())')
-grep -rlE '/opt/python/cp311-cp311[^;"]*' "$venv/share" --include='*.cmake' 2>/dev/null | while read -r f; do
-  sed -i -E \
-    -e "s#/opt/python/cp311-cp311/include/python3\.11#${pyinc}#g" \
-    -e "s#/opt/python/cp311-cp311/lib/python3\.11/site-packages/numpy/(_core|core)/include#${npinc}#g" \
-    "$f"
-done || true
+"$here/scripts/fix_wheel_cmake_paths.sh" "$venv"
 
 export AMENT_PREFIX_PATH="$venv" CMAKE_PREFIX_PATH="$venv"
 # edge_inference_msgs, and tf2_msgs (TFMessage only: the wheels have none; see third_party/tf2_msgs/README.md)

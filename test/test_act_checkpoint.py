@@ -11,11 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from safetensors.torch import save_file
+from model_fixtures import HAS_TORCH, needs_torch
 
-from edge_inference.models.act import ACTConfig, ACTInferenceModule
-from edge_inference.models.act.checkpoint import CheckpointError, load_act, save_act
+if HAS_TORCH:
+    import torch
+    from safetensors.torch import save_file
+
+    from edge_inference.models.act import ACTConfig, ACTInferenceModule
+    from edge_inference.models.act.checkpoint import CheckpointError, load_act, save_act
+
+pytestmark = needs_torch
 
 D, S, A, C, FF, ENC, VAE_LAYERS, LATENT = 32, 2, 2, 8, 64, 2, 1, 32
 IMAGE_HW = (48, 64)

@@ -5,10 +5,22 @@ import math
 
 import numpy as np
 import pytest
-import torch
+from model_fixtures import HAS_TORCH, needs_torch
 
-from edge_inference.models.act import ACT, ACTConfig, ACTInferenceModule, backbone_module, feature_map_size, head_module
-from edge_inference.models.act.modeling_act import FrozenBatchNorm2d, sinusoidal_pos_embedding_2d
+if HAS_TORCH:
+    import torch
+
+    from edge_inference.models.act import (
+        ACT,
+        ACTConfig,
+        ACTInferenceModule,
+        backbone_module,
+        feature_map_size,
+        head_module,
+    )
+    from edge_inference.models.act.modeling_act import FrozenBatchNorm2d, sinusoidal_pos_embedding_2d
+
+pytestmark = needs_torch
 
 IMAGE_HW = (48, 64)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from model_fixtures import needs_torch
 
 from edge_inference.cli import main
 from edge_inference.models.act.dataset import Demonstrations, load_bag, load_npz, load_tubs
@@ -15,6 +16,7 @@ needs_donkey = pytest.mark.skipif(not (DONKEY / "data" / "manifest.json").is_fil
                                   reason=f"real Donkey tubs not found at {DONKEY}")
 
 
+@needs_torch
 @needs_donkey
 def test_train_act_one_tiny_epoch_on_a_real_tub_slice(tmp_path, capsys):
     from edge_inference.models.act.checkpoint import load_act
@@ -62,6 +64,7 @@ def test_chunks_never_cross_a_segment_and_padding_is_marked():
     assert idx[3].tolist() == [3, 4, 5, 5] and pad[3].tolist() == [False, False, False, True]
 
 
+@needs_torch
 def test_train_act_on_gen_demos_arrays_and_bad_arrays(tmp_path, capsys):
     rng = np.random.default_rng(0)
     n = 24
@@ -136,6 +139,7 @@ def test_rosbag_applied_state_is_matched_by_stamp_not_log_order(tmp_path):
     assert np.allclose(data.states[:, 1], 0.05 * np.arange(5), atol=1e-6)
 
 
+@needs_torch
 def test_training_options_are_validated():
     from edge_inference.models.act import ACTConfig
     from edge_inference.models.act.training import TrainConfig, train_act

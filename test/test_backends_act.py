@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from model_fixtures import needs_torch
 
 from edge_inference.backends.runners import create_policy_runner
+
+pytestmark = needs_torch
 
 
 @pytest.fixture(scope="module")

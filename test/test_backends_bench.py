@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from model_fixtures import tiny_fsq_checkpoint
+from onnx_models import tiny_fsq_model
 
 from edge_inference.cli import main as cli_main
-from edge_inference.deploy.onnx_export import export_fsq_onnx
 from edge_inference.deploy.quantization import quantize_onnx_static
 
 
@@ -16,8 +15,7 @@ def main(argv):
 
 
 def test_bench_json_has_percentiles_sizes_and_ratios(tmp_path):
-    ckpt = tiny_fsq_checkpoint(tmp_path / "fsq")
-    export_fsq_onnx(ckpt, ckpt / "model.onnx")
+    ckpt = tiny_fsq_model(tmp_path / "fsq")
     calib = np.random.default_rng(0).standard_normal((8, 9, 2, 100)).astype(np.float32)
     quantize_onnx_static(ckpt / "model.onnx", ckpt / "model.int8.onnx", {"imu": calib})
     out = tmp_path / "bench.json"

@@ -16,10 +16,11 @@ import types
 import numpy as np
 import onnxruntime as ort
 import pytest
-from model_fixtures import imu_window, tiny_fsq_checkpoint
+from model_fixtures import imu_window
+from onnx_models import tiny_fsq_model
 
 from edge_inference.deploy.hailo import hailo_sidecar
-from edge_inference.deploy.onnx_export import export_fsq_onnx, export_fsq_split, read_onnx_metadata
+from edge_inference.deploy.onnx_export import read_onnx_metadata, split_at_scope
 
 
 class FakeHailo:
@@ -149,10 +150,11 @@ def fake_hailo(monkeypatch):
 
 @pytest.fixture
 def compiled_fsq(tmp_path):
-    """A model dir as `export --split` + `hailo-compile` leave it; the 'HEF' is the NPU ONNX."""
-    ckpt = tiny_fsq_checkpoint(tmp_path / "fsq")
-    export_fsq_onnx(ckpt, ckpt / "model.onnx")
-    npu, _host = export_fsq_split(ckpt, ckpt)
+    """A model dir as `export --split` + `hailo-compile` leave it; the 'HEF' is the NPU ONNX
+    (the conv encoder -> latent (1, 5, 1, 1); host.onnx: FSQ rounding + head)."""
+    ckpt = tiny_fsq_model(tmp_path / "fsq")
+    npu, _host = split_at_scope(ckpt / "model.onnx", ckpt, scope="encoder", npu_inputs=("imu",),
+                                boundary_name="latent")
     shutil.copy(npu, ckpt / "model.hef")
     (ckpt / "model.hef.json").write_text(json.dumps(hailo_sidecar(read_onnx_metadata(npu), "host.onnx")))
     return ckpt
@@ -199,12 +201,12 @@ def test_hailo_backend_without_hailort_says_how_to_install(monkeypatch, compiled
 
 
 def test_act_split_runs_backbone_on_hailo_and_transformer_on_the_host(fake_hailo, tmp_path):
-    from model_fixtures import ACT_RUNTIME, tiny_act
+    from model_fixtures import ACT_RUNTIME
+    from onnx_models import tiny_act_model
 
     from edge_inference.backends.runners import create_policy_runner
-    from edge_inference.deploy.onnx_export import export_act_onnx, split_at_scope
 
-    full = export_act_onnx(tiny_act(), ACT_RUNTIME, tmp_path / "model.onnx").path
+    full = tiny_act_model(tmp_path / "model.onnx", ACT_RUNTIME)
     npu, _host = split_at_scope(full, tmp_path)
     shutil.copy(npu, tmp_path / "model.hef")
     (tmp_path / "model.hef.json").write_text(json.dumps(hailo_sidecar(read_onnx_metadata(npu), "host.onnx")))

@@ -7,18 +7,28 @@ import textwrap
 
 import numpy as np
 import pytest
-from model_fixtures import ACT_RUNTIME, act_samples, imu_window, tiny_act, tiny_fsq_checkpoint
+from model_fixtures import ACT_RUNTIME, HAS_TORCH, NO_TORCH, act_samples, imu_window, needs_torch
+from onnx_models import tiny_act_model, tiny_act_reference, tiny_fsq_model, tiny_fsq_reference
 
 from edge_inference.backends import BackendError, create_backend
 from edge_inference.backends.runners import ModelKindError, create_behavior_runner, create_policy_runner
-from edge_inference.deploy.onnx_export import export_act_onnx, export_fsq_onnx
+from edge_inference.deploy.onnx_export import export_fsq_onnx
 from edge_inference.deploy.quantization import quantize_onnx_static
+
+if HAS_TORCH:
+    from torch_models import tiny_fsq_checkpoint
 
 
 @pytest.fixture(scope="module")
-def fsq_dir(tmp_path_factory):
-    ckpt = tiny_fsq_checkpoint(tmp_path_factory.mktemp("fsq") / "fsq")
-    export_fsq_onnx(ckpt, ckpt / "model.onnx")
+def fsq_dir(request, tmp_path_factory):
+    """FSQ model dir with model.onnx + model.int8.onnx: built with onnx.helper, or (indirect
+    parameter "torch") a torch checkpoint and its export, for the torch backends."""
+    if getattr(request, "param", "onnx") == "torch":
+        pytest.importorskip("torch", reason=NO_TORCH)
+        ckpt = tiny_fsq_checkpoint(tmp_path_factory.mktemp("fsq_torch") / "fsq")
+        export_fsq_onnx(ckpt, ckpt / "model.onnx")
+    else:
+        ckpt = tiny_fsq_model(tmp_path_factory.mktemp("fsq") / "fsq")
     calib = np.random.default_rng(0).standard_normal((16, 9, 2, 100)).astype(np.float32)
     np.savez(ckpt / "calibration.npz", imu=calib)
     quantize_onnx_static(ckpt / "model.onnx", ckpt / "model.int8.onnx", {"imu": calib})
@@ -28,12 +38,14 @@ def fsq_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def act_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("act")
-    export_act_onnx(tiny_act(), ACT_RUNTIME, out / "model.onnx")
+    tiny_act_model(out / "model.onnx", ACT_RUNTIME)
     quantize_onnx_static(out / "model.onnx", out / "model.int8.onnx", act_samples(16))
     return out
 
 
-@pytest.mark.parametrize("backend", ["torch", "torch-int8", "onnxruntime", "onnxruntime-int8"])
+@pytest.mark.parametrize("fsq_dir, backend", [
+    pytest.param("torch", "torch", marks=needs_torch), pytest.param("torch", "torch-int8", marks=needs_torch),
+    ("onnx", "onnxruntime"), ("onnx", "onnxruntime-int8")], indirect=["fsq_dir"])
 def test_behavior_runner_contract_on_every_cpu_backend(fsq_dir, backend):
     runner = create_behavior_runner(fsq_dir, backend)
     probs, code = runner.predict(imu_window())
@@ -45,6 +57,8 @@ def test_behavior_runner_contract_on_every_cpu_backend(fsq_dir, backend):
         runner.predict(imu_window(50))
 
 
+@needs_torch
+@pytest.mark.parametrize("fsq_dir", ["torch"], indirect=True)
 def test_fp32_backends_agree_and_int8_stays_close(fsq_dir):
     windows = [imu_window(seed=i) for i in range(8)]
     outputs = {b: [create_behavior_runner(fsq_dir, b).predict(w) for w in windows]
@@ -54,6 +68,17 @@ def test_fp32_backends_agree_and_int8_stays_close(fsq_dir):
         assert c_t == c_o
     int8_gap = max(np.abs(p_t - p_q).max() for (p_t, _), (p_q, _) in zip(outputs["torch"], outputs["onnxruntime-int8"]))
     assert int8_gap < 0.2
+
+
+def test_behavior_runner_matches_the_model_computed_in_numpy(fsq_dir):
+    from edge_inference.models.fsq.codes import levels_to_index
+
+    runner = create_behavior_runner(fsq_dir, "onnxruntime")
+    window = imu_window(seed=3)
+    probs, code = runner.predict(window)
+    want_probs, want_levels = tiny_fsq_reference(runner.model_input(window))
+    np.testing.assert_allclose(probs, want_probs[0], atol=1e-5)
+    assert code == levels_to_index(want_levels[0], runner.config.levels)
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "onnxruntime-int8"])
@@ -71,17 +96,14 @@ def test_policy_runner_contract(act_dir, backend):
         runner.predict(image, np.array([np.nan, 0], np.float32))
 
 
-def test_policy_runner_matches_the_torch_module(act_dir):
-    import torch
-
+def test_policy_runner_matches_the_model_computed_in_numpy(act_dir):
     from edge_inference.core.preprocess import preprocess_image
 
     image = np.random.default_rng(1).integers(0, 255, (24, 32, 3), dtype=np.uint8)
     state = np.array([0.3, -0.1], np.float32)
     chunk = create_policy_runner(act_dir, "onnxruntime").predict(image, state)
-    with torch.no_grad():
-        want = tiny_act()(torch.from_numpy(preprocess_image(image, 32, 24)[None]), torch.from_numpy(state[None]))[0]
-    np.testing.assert_allclose(chunk, want.numpy(), atol=1e-4)
+    want = tiny_act_reference(preprocess_image(image, 32, 24)[None], state[None], ACT_RUNTIME)
+    np.testing.assert_allclose(chunk, want, atol=1e-4)
 
 
 def test_registry_errors_are_clear(fsq_dir, act_dir, tmp_path):

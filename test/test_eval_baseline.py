@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from model_fixtures import NO_TORCH
 from test_eval import FRAME_NS, N, steering, throttle, write_eval_bag  # sibling test module
 
 from edge_inference.cli import main as cli_main
@@ -25,7 +26,7 @@ def test_training_pairs_are_frames_with_previous_command_as_state(tmp_path):
 
 
 def test_trained_policy_is_scored_through_the_onnx_runner(tmp_path):
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason=NO_TORCH)
     from edge_inference.evaluation.baseline_policy import main as train_main
 
     bag = tmp_path / "drive"

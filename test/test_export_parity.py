@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from model_fixtures import ACT_RUNTIME, act_samples, tiny_act, tiny_fsq_checkpoint
+from model_fixtures import ACT_RUNTIME, HAS_TORCH, act_samples, needs_torch
 
 from edge_inference.deploy.onnx_export import (
     ExportParityError,
@@ -15,6 +15,11 @@ from edge_inference.deploy.onnx_export import (
     onnx_outputs,
     read_onnx_metadata,
 )
+
+if HAS_TORCH:
+    from torch_models import tiny_act, tiny_fsq_checkpoint
+
+pytestmark = needs_torch
 
 
 def _ops(path) -> list[str]:

@@ -5,8 +5,7 @@ import json
 
 import numpy as np
 import pytest
-import torch
-from model_fixtures import HAPT_ROOT, imu_window, tiny_fsq_checkpoint
+from model_fixtures import HAPT_ROOT, HAS_TORCH, imu_window, needs_torch
 
 from edge_inference.models.fsq.codes import index_to_levels, levels_to_index
 from edge_inference.models.fsq.configuration_fsq import FSQConfig
@@ -16,11 +15,17 @@ from edge_inference.models.fsq.features import (
     unnormalized_features,
     window_to_input,
 )
-from edge_inference.models.fsq.quantizer import FSQ
+
+if HAS_TORCH:
+    import torch
+    from torch_models import tiny_fsq_checkpoint
+
+    from edge_inference.models.fsq.quantizer import FSQ
 
 LEVELS = [8, 6, 5, 5, 4]
 
 
+@needs_torch
 def test_fsq_levels_cover_exactly_each_dimension():
     fsq = FSQ(LEVELS)
     z = torch.linspace(-20, 20, 4001)[:, None].repeat(1, len(LEVELS))
@@ -39,6 +44,7 @@ def test_code_index_is_a_bijection_over_4800_codes():
         levels_to_index(np.array([8, 0, 0, 0, 0]), LEVELS)
 
 
+@needs_torch
 def test_round_ste_passes_gradients_through_the_rounding():
     fsq = FSQ(LEVELS)
     z = torch.zeros(2, len(LEVELS), requires_grad=True)
@@ -93,6 +99,7 @@ def test_config_rejects_bad_values():
         FSQConfig.from_dict({"class_names": ["a"], "colour": 1})
 
 
+@needs_torch
 def test_checkpoint_round_trip_and_bad_checkpoint_messages(tmp_path):
     from safetensors.torch import load_file, save_file
 
@@ -131,6 +138,7 @@ def test_npz_and_csv_labelled_windows(tmp_path):
         load_labelled_windows(tmp_path / "w.csv")
 
 
+@needs_torch
 @pytest.mark.skipif(not HAPT_ROOT.is_dir(), reason=f"UCI HAPT data not found at {HAPT_ROOT}")
 def test_train_fsq_on_a_hapt_slice_splits_by_user_and_reports(tmp_path):
     from edge_inference.cli import main

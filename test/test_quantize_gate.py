@@ -5,9 +5,10 @@ import json
 
 import numpy as np
 import pytest
-from model_fixtures import ACT_RUNTIME, FSQ_HAPT_MODEL, HAPT_ROOT, act_samples, tiny_act
+from model_fixtures import ACT_RUNTIME, FSQ_HAPT_MODEL, HAPT_ROOT, act_samples
+from onnx_models import tiny_act_model
 
-from edge_inference.deploy.onnx_export import export_act_onnx, read_onnx_metadata
+from edge_inference.deploy.onnx_export import read_onnx_metadata
 from edge_inference.deploy.quantization import Gates, QuantizationGateError, act_comparison, quantize_with_gate
 
 needs_hapt = pytest.mark.skipif(not HAPT_ROOT.is_dir() or not (FSQ_HAPT_MODEL / "model.onnx").is_file(),
@@ -50,7 +51,7 @@ def test_fsq_gate_fails_on_a_deliberately_broken_calibration(tmp_path, fsq_sampl
 
 
 def test_act_gate_uses_normalized_mae_and_fails_on_broken_calibration(tmp_path):
-    fp32 = export_act_onnx(tiny_act(), ACT_RUNTIME, tmp_path / "model.onnx").path
+    fp32 = tiny_act_model(tmp_path / "model.onnx", ACT_RUNTIME)
     report = quantize_with_gate(fp32, tmp_path / "model.int8.onnx", act_samples(32, seed=1), act_samples(32, seed=2),
                                 Gates(act_nmae_max=0.05))
     assert report["act"]["nmae"] <= 0.05 and report["act"]["cosine_similarity"] > 0.99
@@ -76,7 +77,7 @@ def test_act_quantize_command_calibrates_from_a_rosbag(tmp_path):
     from edge_inference.cli import main
     from edge_inference.core import bag_io
 
-    export_act_onnx(tiny_act(), ACT_RUNTIME, tmp_path / "act" / "model.onnx")
+    tiny_act_model(tmp_path / "act" / "model.onnx", ACT_RUNTIME)
     store = bag_io.make_typestore()
     command_cls = bag_io.msg_class("edge_inference_msgs/msg/VehicleCommand", store)
     frames = act_samples(24, seed=5)["image"]

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from model_fixtures import NO_TORCH
 
 from edge_inference.sim.demo_models import CHECKED_IN, find_model
 
@@ -40,7 +41,7 @@ def test_checked_in_models_are_complete_and_small():
 
 
 def test_train_sim_policy_exports_a_runnable_model(tmp_path):
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason=NO_TORCH)
     from edge_inference.backends.runners import create_policy_runner
     from edge_inference.cli import main
     from edge_inference.sim.demonstrations import DemoConfig, generate_demos
@@ -60,9 +61,8 @@ def test_train_sim_policy_exports_a_runnable_model(tmp_path):
     assert main(["train-sim-policy", "--data", str(tmp_path / "nope.npz"), "--out", str(out)]) == 2
 
 
-def test_int8_policy_laps_through_the_real_nodes():
+def test_int8_policy_laps_through_the_real_nodes(built_msgs):
     """The done-criterion of `make demo`: camera(sim) -> policy_node(int8) -> bridge -> pty -> board -> dynamics."""
-    pytest.importorskip("edge_inference_msgs.msg", reason="run through `make test` (needs `make msgs`)")
     from edge_inference.sim.closed_loop import drive_graph
     score = drive_graph(str(SHIPPED), "onnxruntime-int8", laps=1, timeout_s=45.0, quiet=True)
     assert score["laps_completed"] == 1 and score["off_track_events"] == 0, score
