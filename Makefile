@@ -24,13 +24,14 @@ ROBOT_MSGS := $(ROBOT_BUILD)/msgs_install
 ROBOT_REQS := requirements/ros.txt requirements/robot-noble.txt requirements/test.txt
 ROBOT_ENV := EI_VENV=$(ROBOT_VENV) EI_MSGS=$(ROBOT_MSGS) source scripts/env.sh &&
 
-.PHONY: venv msgs apt demo test bench clean help robot-venv robot-msgs test-robot
+.PHONY: venv msgs apt demo test bench clean help robot-venv robot-msgs test-robot test-lerobot
 
 help:
 	@echo "make demo       - simulated rover demo (closed loop, CPU backend)"
 	@echo "make test       - full test suite (dev profile: .venv, newest libraries, torch)"
 	@echo "make test-robot - the suite on the robot's Python 3.12 and Ubuntu 24.04 library versions, no torch"
 	@echo "make bench      - model and pipeline benchmarks (JSON in artifacts/)"
+	@echo "make test-lerobot - LeRobot 0.4.4 loads an export-dataset output and trains ACT on it (~6 GB venv)"
 
 venv: $(STAMP)
 $(STAMP): $(REQS) setup.py
@@ -90,6 +91,28 @@ test-robot: robot-msgs apt
 bench: msgs
 	@mkdir -p artifacts
 	$(ENV) $(PY) -m edge_inference.cli bench --act-car --json artifacts/bench.json
+
+# LeRobot's own LeRobotDataset + ACTPolicy on what export-dataset writes (docs/LEROBOT.md). Not in CI:
+# its venv is ~6 GB (a CUDA torch that torchvision matches). FFmpeg libs for torchcodec via apt.
+LEROBOT_VENV ?= .venv-lerobot
+LEROBOT_STAMP := $(LEROBOT_VENV)/.installed
+LEROBOT_FFMPEG ?= libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 libavdevice59 libavfilter8
+$(LEROBOT_STAMP): requirements/lerobot-compat.txt
+	test -x $(LEROBOT_VENV)/bin/python || $(PYTHON) -m venv $(LEROBOT_VENV)
+	$(LEROBOT_VENV)/bin/python -m pip install -q -r requirements/lerobot-compat.txt
+	$(LEROBOT_VENV)/bin/python -m pip install -q --no-deps lerobot==0.4.4
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LEROBOT_FFMPEG) >/dev/null \
+	    || echo "WARNING: FFmpeg libraries for torchcodec not installed: $(LEROBOT_FFMPEG)"; fi
+	touch $@
+
+test-lerobot: msgs $(LEROBOT_STAMP)
+	@rm -rf .build/lerobot && mkdir -p .build/lerobot
+	$(ENV) $(PY) -m edge_inference.cli gen-demos --out .build/lerobot/demos --episodes 2 --seconds 20 --bag-episodes 2 --imu-drives 0
+	$(ENV) $(PY) -m edge_inference.cli export-dataset .build/lerobot/demos/bag --out .build/lerobot/dataset --repo-id local/sim_demo --quiet
+	$(ENV) $(PY) test/lerobot_compat/check_lerobot_load.py reference .build/lerobot/demos/bag --out .build/lerobot/ref.npz
+	HF_HUB_OFFLINE=1 $(LEROBOT_VENV)/bin/python test/lerobot_compat/check_lerobot_load.py check .build/lerobot/dataset \
+	  --repo-id local/sim_demo --reference .build/lerobot/ref.npz --steps 1
 
 clean:
 	rm -rf .build $(VENV) $(ROBOT_VENV)
