@@ -141,7 +141,11 @@ def fsq_comparison(fp32: tuple[np.ndarray, np.ndarray], int8: tuple[np.ndarray, 
     report = {"agreement": float((pred32 == pred8).mean()),
               "code_agreement": float(np.all(np.rint(fp32[1]) == np.rint(int8[1]), axis=1).mean())}
     if labels is not None:
-        acc32, acc8 = float((pred32 == labels).mean()), float((pred8 == labels).mean())
+        scored = labels >= 0  # negative: transition / unlabelled / mixed windows (window_labels.py)
+        report["scored_samples"] = int(scored.sum())
+    if labels is not None and scored.any():
+        acc32 = float((pred32[scored] == labels[scored]).mean())
+        acc8 = float((pred8[scored] == labels[scored]).mean())
         report |= {"accuracy_fp32": acc32, "accuracy_int8": acc8,
                    "accuracy_drop_points": 100.0 * (acc32 - acc8)}
     return report

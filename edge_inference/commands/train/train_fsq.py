@@ -5,6 +5,17 @@ labelled-windows file (.npz / .csv, see ``datasets/imu_windows.py``). The split 
 user: the test users never appear in training. Writes a checkpoint directory
 (``config.json`` + ``model.safetensors``), ``metrics.json`` and, with ``--export``, the
 ONNX model (``model.onnx``) verified against torch.
+
+HAPT windows (``--windows``): ``streamed`` (default) cuts every window the behavior
+node's windower produces on the whole recordings, every ``--stride`` samples, labelled
+by ``evaluation/window_labels.window_label`` (a class covering >= 50 % of the window;
+transition / mixed / unlabelled windows are not trained on); ``segments`` cuts only
+windows inside one annotated segment (the UCI HAR way).
+
+Evaluation on HAPT test users is always streamed as ``eval`` does it: the node's
+windows (stride 25) of each whole recording, the node's smoother, the same labelling
+rule; the windows not scored are counted in ``metrics.json`` (``not_scored``).
+``--eval CKPT`` scores an existing checkpoint that way without training.
 """
 from __future__ import annotations
 
@@ -26,7 +37,16 @@ def register(subparsers) -> None:
     p.add_argument("--test-users", default=DEFAULT_TEST_USERS, help="comma list of user ids held out")
     p.add_argument("--users", default="", help="restrict to these user ids (comma list; tests use a slice)")
     p.add_argument("--window-length", type=int, default=100)
-    p.add_argument("--stride", type=int, default=50)
+    p.add_argument("--windows", choices=("streamed", "segments"), default="streamed",
+                   help="HAPT training windows: the node's stream (default) or inside segments only")
+    p.add_argument("--stride", type=int, default=None,
+                   help="training window stride in samples (default: 10 streamed, 50 segments)")
+    p.add_argument("--eval-stride", type=int, default=25, help="test window stride (the behavior node's)")
+    p.add_argument("--rotation-deg", type=float, default=0.0,
+                   help="augmentation: random rotation of accel+gyro, angle up to this (180 = any)")
+    p.add_argument("--scale-jitter", type=float, default=0.1, help="augmentation: per-window gain +/- fraction")
+    p.add_argument("--eval", metavar="CKPT", default=None,
+                   help="only evaluate this checkpoint on the test users (streamed), write metrics to --out")
     p.add_argument("--sample-rate-hz", type=float, default=None, help="for .csv data without a stored rate")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
@@ -52,11 +72,23 @@ def load_training_data(args):
         all_names = list(hapt.read_activity_labels(path).values()) if (path / "activity_labels.txt").is_file() else []
         activities = {"basic": hapt.BASIC_ACTIVITIES, "all": all_names}.get(
             args.activities, [a.strip() for a in args.activities.split(",") if a.strip()])
-        return hapt.load_hapt_windows(path, args.window_length, args.stride, activities,
-                                      _ints(args.users) or None)
+        users = _ints(args.users) or None
+        if args.windows == "streamed":
+            return hapt.load_hapt_streamed(path, args.window_length, args.stride or 10, activities, users)
+        return hapt.load_hapt_windows(path, args.window_length, args.stride or 50, activities, users)
     if not path.is_file():
         raise FileNotFoundError(f"training data {path} not found")
     return load_labelled_windows(path, args.sample_rate_hz)
+
+
+def _streamed_test(args, class_names: list[str]):
+    """The test users' streamed windows (HAPT), or None for a windows file."""
+    from edge_inference.datasets import hapt
+
+    path = Path(args.data)
+    if not path.is_dir():
+        return None
+    return hapt.load_hapt_streamed(path, args.window_length, args.eval_stride, class_names, _ints(args.test_users))
 
 
 def run(args) -> int:
@@ -64,8 +96,25 @@ def run(args) -> int:
 
     from edge_inference.datasets.hapt import BASIC_ACTIVITIES, split_by_user
     from edge_inference.models.fsq import training
-    from edge_inference.models.fsq.checkpoint import save_fsq
+    from edge_inference.models.fsq.checkpoint import load_fsq, save_fsq
     from edge_inference.models.fsq.configuration_fsq import FSQConfig
+
+    if args.eval:
+        model, config = load_fsq(args.eval)
+        test = _streamed_test(args, config.class_names)
+        if test is None:
+            print("error: --eval needs a HAPT directory as --data")
+            return 2
+        probs, codes = training.predict(model, training.normalized_inputs(training.window_features(test, config),
+                                                                          config))
+        report = training.streamed_report(probs, codes, test, config)
+        report["split"] = {"test_users": sorted(set(test.users.tolist())), "checkpoint": str(args.eval)}
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(report, indent=2))
+        _print_report(report, config.class_names)
+        print(f"wrote {out / 'metrics.json'}")
+        return 0
 
     data = load_training_data(args)
     train, test = split_by_user(data, _ints(args.test_users))
@@ -73,23 +122,37 @@ def run(args) -> int:
         print(f"error: split by user left {len(train)} train / {len(test)} test windows "
               f"(users present: {sorted(set(data.users.tolist()))}, test users: {args.test_users})")
         return 2
-    print(f"{len(train)} train windows (users {sorted(set(train.users.tolist()))}), "
-          f"{len(test)} test windows (users {sorted(set(test.users.tolist()))}), classes {data.class_names}")
+    streamed_test = _streamed_test(args, list(data.class_names))
+    if streamed_test is not None:
+        test = streamed_test
+    print(f"{len(train)} train windows, {int((train.labels >= 0).sum())} labelled "
+          f"(users {sorted(set(train.users.tolist()))}), {len(test)} test windows, "
+          f"{int((test.labels >= 0).sum())} labelled (users {sorted(set(test.users.tolist()))}), "
+          f"classes {data.class_names}")
     config = FSQConfig(class_names=list(data.class_names), window_length=args.window_length,
                        sample_rate_hz=data.sample_rate_hz, levels=_ints(args.levels),
                        conv_channels=_ints(args.conv_channels))
     train_features = training.window_features(train, config)
     config = training.fit_normalization(train_features, config)
+    del train_features
     train_cfg = training.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                                     seed=args.seed, threads=args.threads)
+                                     seed=args.seed, threads=args.threads, rotation_deg=args.rotation_deg,
+                                     scale_jitter=args.scale_jitter)
     model = training.train_fsq(train, config, train_cfg)
 
     test_inputs = training.normalized_inputs(training.window_features(test, config), config)
     probs, codes = training.predict(model, test_inputs)
-    report = training.evaluation_report(probs, codes, test.labels, config, BASIC_ACTIVITIES)
+    labelled_train = train.labels[train.labels >= 0]
+    majority = int(np.bincount(labelled_train, minlength=config.num_classes).argmax())
+    if streamed_test is not None:
+        report = training.streamed_report(probs, codes, test, config, baseline_class=majority)
+    else:
+        report = training.evaluation_report(probs, codes, test.labels, config, BASIC_ACTIVITIES)
     report["split"] = {"test_users": sorted(set(test.users.tolist())),
                        "train_users": sorted(set(train.users.tolist())),
-                       "train_windows": len(train), "test_windows": len(test)}
+                       "train_windows": int(len(labelled_train)), "test_windows": len(test),
+                       "train_window_cut": data.source.get("windows", "segments") if Path(args.data).is_dir()
+                       else "file", "test_window_cut": "streamed" if streamed_test is not None else "file"}
     model.config.provenance = {**data.source, "split": report["split"], "train": vars(train_cfg),
                                "test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"]}
     out = save_fsq(model, args.out)
@@ -97,12 +160,7 @@ def run(args) -> int:
     # A small calibration/verification sample of unseen-user inputs, used by export/quantize.
     pick = np.random.default_rng(0).permutation(len(test))[:256]
     np.savez_compressed(out / "calibration.npz", imu=test_inputs[pick], labels=test.labels[pick])
-    print(f"test (unseen users): accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
-          f"code usage {report['code_usage']['unique_codes']}/{report['code_usage']['codebook_size']} "
-          f"perplexity {report['code_usage']['perplexity']:.1f}")
-    print("confusion matrix (rows true, cols predicted):", *data.class_names, sep="\n  ")
-    for row in report["confusion_matrix"]:
-        print("  " + " ".join(f"{v:5d}" for v in row))
+    _print_report(report, data.class_names)
     if args.export:
         from edge_inference.deploy.onnx_export import export_fsq_onnx
 
@@ -110,3 +168,21 @@ def run(args) -> int:
         print(f"exported {result.path} (max |onnx - torch| = {result.max_abs_diff:.2e})")
     print(f"wrote {out}")
     return 0
+
+
+def _print_report(report: dict, class_names: list[str]) -> None:
+    print(f"test (unseen users): accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
+          f"code usage {report['code_usage']['unique_codes']}/{report['code_usage']['codebook_size']} "
+          f"perplexity {report['code_usage']['perplexity']:.1f}")
+    if "not_scored" in report:
+        ns = report["not_scored"]
+        print(f"streamed: {report['n']} windows scored (smoothed as the node; per window, unsmoothed: "
+              f"{report['per_window_accuracy']:.4f}); not scored: {ns['transition']} transition, "
+              f"{ns['mixed']} mixed, {ns['unlabelled']} unlabelled; transitions predicted as "
+              f"{ns['transition_predicted_as']}")
+        for row in report["per_recording"]:
+            print(f"  exp {row['experiment']:2d} user {row['user']:2d}: {row['scored_windows']} windows, "
+                  f"accuracy {row['accuracy']:.4f} (per window {row['per_window_accuracy']:.4f})")
+    print("confusion matrix (rows true, cols predicted):", *class_names, sep="\n  ")
+    for row in report["confusion_matrix"]:
+        print("  " + " ".join(f"{v:5d}" for v in row))
