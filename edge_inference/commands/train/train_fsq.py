@@ -180,6 +180,10 @@ def _print_report(report: dict, class_names: list[str]) -> None:
               f"{report['per_window_accuracy']:.4f}); not scored: {ns['transition']} transition, "
               f"{ns['mixed']} mixed, {ns['unlabelled']} unlabelled; transitions predicted as "
               f"{ns['transition_predicted_as']}")
+        for row in report.get("uncertain_outcome", []):
+            print(f"  if 'uncertain' below confidence {row['threshold']:.1f}: {100 * row['covered']:.1f}% of "
+                  f"scored windows classified, accuracy on them {row['accuracy_covered']:.4f}; "
+                  f"{100 * (row['transitions_flagged'] or 0):.1f}% of transition windows flagged")
         for row in report["per_recording"]:
             print(f"  exp {row['experiment']:2d} user {row['user']:2d}: {row['scored_windows']} windows, "
                   f"accuracy {row['accuracy']:.4f} (per window {row['per_window_accuracy']:.4f})")

@@ -172,8 +172,10 @@ def evaluation_report(probs: np.ndarray, codes: np.ndarray, labels: np.ndarray, 
     return report
 
 
-def smoothed_predictions(probs: np.ndarray, recordings: np.ndarray | None, smoother_config=None) -> np.ndarray:
-    """(N, K) per-window probabilities in stream order -> (N,) class the behavior node publishes.
+def smoothed_predictions(probs: np.ndarray, recordings: np.ndarray | None,
+                         smoother_config=None) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K) per-window probabilities in stream order -> (class the behavior node publishes (N,),
+    its smoothed probability (N,)).
 
     The node's ``ProbabilitySmoother`` (default: EMA, alpha 0.3) runs over each recording
     separately, as ``eval`` does on one bag per recording.
@@ -182,11 +184,38 @@ def smoothed_predictions(probs: np.ndarray, recordings: np.ndarray | None, smoot
 
     recordings = np.zeros(len(probs), np.int64) if recordings is None else np.asarray(recordings)
     out = np.empty(len(probs), np.int64)
+    confidence = np.empty(len(probs), np.float64)
     for rec in np.unique(recordings):
         smoother = ProbabilitySmoother(smoother_config or SmootherConfig())
         for i in np.flatnonzero(recordings == rec):
-            out[i] = smoother.update(probs[i])[0]
-    return out
+            out[i], smoothed = smoother.update(probs[i])
+            confidence[i] = smoothed[out[i]]
+    return out, confidence
+
+
+#: Confidence thresholds reported for an "uncertain" outcome (smoothed probability below it).
+UNCERTAIN_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def uncertain_outcome(pred: np.ndarray, confidence: np.ndarray, labels: np.ndarray,
+                      thresholds=UNCERTAIN_THRESHOLDS) -> list[dict]:
+    """What an "uncertain" outcome (smoothed confidence < threshold) would do, per threshold.
+
+    ``covered``: fraction of scored windows still given a class; ``accuracy_covered``:
+    accuracy on those; ``transitions_flagged``: fraction of transition windows called
+    uncertain. Reported only: the node always publishes its argmax class.
+    """
+    from edge_inference.evaluation.window_labels import TRANSITION
+
+    scored, transition = labels >= 0, labels == TRANSITION
+    rows = []
+    for tau in thresholds:
+        sure = confidence >= tau
+        covered = scored & sure
+        rows.append({"threshold": tau, "covered": float(covered.sum() / max(scored.sum(), 1)),
+                     "accuracy_covered": float((pred[covered] == labels[covered]).mean()) if covered.any() else None,
+                     "transitions_flagged": float((~sure[transition]).mean()) if transition.any() else None})
+    return rows
 
 
 def streamed_report(probs: np.ndarray, codes: np.ndarray, data: WindowSet, config: FSQConfig,
@@ -201,7 +230,7 @@ def streamed_report(probs: np.ndarray, codes: np.ndarray, data: WindowSet, confi
     from edge_inference.evaluation.window_labels import excluded_counts
 
     labels = np.asarray(data.labels)
-    pred = smoothed_predictions(probs, data.recordings)
+    pred, confidence = smoothed_predictions(probs, data.recordings)
     scored = labels >= 0
     report = classification_metrics(labels[scored], pred[scored], config.class_names)
     report["per_window_accuracy"] = float((probs.argmax(1)[scored] == labels[scored]).mean())
@@ -209,6 +238,7 @@ def streamed_report(probs: np.ndarray, codes: np.ndarray, data: WindowSet, confi
     report["windows"] = int(len(labels))
     report["not_scored"] = excluded_counts(labels, pred, config.class_names)
     report["code_usage"] = code_usage(codes, config.codebook_size)
+    report["uncertain_outcome"] = uncertain_outcome(pred, confidence, labels)
     if baseline_class is not None:
         report["baseline_constant_class"] = {"class": config.class_names[baseline_class],
                                              "accuracy": float((labels[scored] == baseline_class).mean())}
