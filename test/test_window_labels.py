@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from edge_inference.evaluation.window_labels import (MIXED, TRANSITION, UNLABELLED, excluded_counts, window_label,
-                                                     window_labels)
+from edge_inference.evaluation.window_labels import MIXED, TRANSITION, UNLABELLED, excluded_counts, window_label, window_labels
 
 W, S, L, T, U = 0, 3, 4, TRANSITION, UNLABELLED  # WALKING, SITTING, STANDING
 
@@ -63,8 +62,8 @@ def _tiny_hapt(root, n=700):
 
 
 def test_streamed_hapt_windows_are_the_windows_the_node_cuts(tmp_path):
+    from edge_inference.core.imu_window import ImuWindower, WindowConfig
     from edge_inference.datasets.hapt import _read_recording, load_hapt_streamed
-    from edge_inference.imu_window import ImuWindower, WindowConfig
 
     root = _tiny_hapt(tmp_path / "hapt")
     data = load_hapt_streamed(root, 100, 25)
@@ -127,10 +126,10 @@ def test_augment_applies_the_gain_and_no_op_when_off():
 
 def test_eval_and_training_label_a_streamed_recording_identically(tmp_path):
     """eval (bag of label segments -> replay) and train-fsq (labels.txt -> streamed windows) share one rule."""
+    from edge_inference.core.imu_window import WindowConfig
     from edge_inference.datasets.hapt import BASIC_ACTIVITIES, load_hapt_streamed
     from edge_inference.evaluation.hapt_bag import write_hapt_bag
     from edge_inference.evaluation.replay import ReplayConfig, evaluate_bag
-    from edge_inference.imu_window import WindowConfig
 
     class AlwaysStanding:  # a behavior runner that always says STANDING
         class_names = list(BASIC_ACTIVITIES)

@@ -180,7 +180,7 @@ def smoothed_predictions(probs: np.ndarray, recordings: np.ndarray | None,
     The node's ``ProbabilitySmoother`` (default: EMA, alpha 0.3) runs over each recording
     separately, as ``eval`` does on one bag per recording.
     """
-    from edge_inference.imu_window import ProbabilitySmoother, SmootherConfig
+    from edge_inference.core.imu_window import ProbabilitySmoother, SmootherConfig
 
     recordings = np.zeros(len(probs), np.int64) if recordings is None else np.asarray(recordings)
     out = np.empty(len(probs), np.int64)
