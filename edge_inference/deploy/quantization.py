@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_inference.deploy.onnx_export import onnx_outputs, read_onnx_metadata, write_onnx_metadata
+from edge_inference.deploy.onnx_export import read_onnx_metadata, write_onnx_metadata
 
 QUANTIZED_OPS = ["Conv", "Gemm", "MatMul"]
 
@@ -152,7 +152,11 @@ def fsq_comparison(fp32: tuple[np.ndarray, np.ndarray], int8: tuple[np.ndarray, 
 
 
 def _outputs(path: Path, sets: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
-    runs = [onnx_outputs(path, s) for s in sets]
+    """Outputs of ``path`` on each batch-1 set, stacked; one ONNX Runtime session for all sets."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    runs = [session.run(None, {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in s.items()}) for s in sets]
     return [np.concatenate([r[i] for r in runs]) for i in range(len(runs[0]))]
 
 

@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--windows", choices=("streamed", "segments"), default="streamed",
                    help="HAPT training windows: the node's stream (default) or inside segments only")
     p.add_argument("--stride", type=int, default=None,
-                   help="training window stride in samples (default: 10 streamed, 50 segments)")
+                   help="training window stride in samples (default: 25 streamed = the node's, 50 segments)")
     p.add_argument("--eval-stride", type=int, default=25, help="test window stride (the behavior node's)")
     p.add_argument("--rotation-deg", type=float, default=0.0,
                    help="augmentation: random rotation of accel+gyro, angle up to this (180 = any)")
@@ -74,7 +74,7 @@ def load_training_data(args):
             args.activities, [a.strip() for a in args.activities.split(",") if a.strip()])
         users = _ints(args.users) or None
         if args.windows == "streamed":
-            return hapt.load_hapt_streamed(path, args.window_length, args.stride or 10, activities, users)
+            return hapt.load_hapt_streamed(path, args.window_length, args.stride or 25, activities, users)
         return hapt.load_hapt_windows(path, args.window_length, args.stride or 50, activities, users)
     if not path.is_file():
         raise FileNotFoundError(f"training data {path} not found")
