@@ -182,11 +182,15 @@ def _print_report(report: dict, class_names: list[str]) -> None:
               f"{ns['transition_predicted_as']}")
         for row in report.get("uncertain_outcome", []):
             print(f"  if 'uncertain' below confidence {row['threshold']:.1f}: {100 * row['covered']:.1f}% of "
-                  f"scored windows classified, accuracy on them {row['accuracy_covered']:.4f}; "
+                  f"scored windows classified, accuracy on them {_fmt(row['accuracy_covered'])}; "
                   f"{100 * (row['transitions_flagged'] or 0):.1f}% of transition windows flagged")
         for row in report["per_recording"]:
             print(f"  exp {row['experiment']:2d} user {row['user']:2d}: {row['scored_windows']} windows, "
-                  f"accuracy {row['accuracy']:.4f} (per window {row['per_window_accuracy']:.4f})")
+                  f"accuracy {_fmt(row['accuracy'])} (per window {_fmt(row['per_window_accuracy'])})")
     print("confusion matrix (rows true, cols predicted):", *class_names, sep="\n  ")
     for row in report["confusion_matrix"]:
         print("  " + " ".join(f"{v:5d}" for v in row))
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
