@@ -44,6 +44,8 @@ def register(subparsers) -> None:
     p.add_argument("--eval-stride", type=int, default=25, help="test window stride (the behavior node's)")
     p.add_argument("--rotation-deg", type=float, default=0.0,
                    help="augmentation: random rotation of accel+gyro, angle up to this (180 = any)")
+    p.add_argument("--x-rotation-deg", type=float, default=0.0,
+                   help="augmentation: random rotation about the device x axis (waist-worn phone: body vertical)")
     p.add_argument("--scale-jitter", type=float, default=0.1, help="augmentation: per-window gain +/- fraction")
     p.add_argument("--eval", metavar="CKPT", default=None,
                    help="only evaluate this checkpoint on the test users (streamed), write metrics to --out")
@@ -137,7 +139,7 @@ def run(args) -> int:
     del train_features
     train_cfg = training.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                                      seed=args.seed, threads=args.threads, rotation_deg=args.rotation_deg,
-                                     scale_jitter=args.scale_jitter)
+                                     x_rotation_deg=args.x_rotation_deg, scale_jitter=args.scale_jitter)
     model = training.train_fsq(train, config, train_cfg)
 
     test_inputs = training.normalized_inputs(training.window_features(test, config), config)

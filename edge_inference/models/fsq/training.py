@@ -45,6 +45,10 @@ class TrainConfig:
     #: Random rotation of accel + gyro jointly (uniform random axis, angle uniform in
     #: +/- this many degrees; 180 = any orientation). 0 = off.
     rotation_deg: float = 0.0
+    #: Random rotation about the device x axis (the body's vertical axis for a waist-worn
+    #: phone: which way the device faces around the waist, or worn upside-down in y/z),
+    #: angle uniform in +/- this many degrees; applied before ``rotation_deg``. 0 = off.
+    x_rotation_deg: float = 0.0
     seed: int = 0
     threads: int = 1
 
@@ -70,6 +74,12 @@ def rotate_features(features: torch.Tensor, rotations: torch.Tensor) -> torch.Te
 
 def augment(features: torch.Tensor, train_config: TrainConfig, generator: torch.Generator | None = None) -> torch.Tensor:
     """Training augmentation of unnormalized features (B, C, H, T): rotation, then a per-window gain."""
+    if train_config.x_rotation_deg > 0 and features.shape[1] % 3 == 0:
+        angle = (2 * torch.rand(len(features), generator=generator) - 1) * math.radians(train_config.x_rotation_deg)
+        c, s = torch.cos(angle), torch.sin(angle)
+        rx = torch.zeros(len(features), 3, 3)
+        rx[:, 0, 0], rx[:, 1, 1], rx[:, 1, 2], rx[:, 2, 1], rx[:, 2, 2] = 1.0, c, -s, s, c
+        features = rotate_features(features, rx)
     if train_config.rotation_deg > 0 and features.shape[1] % 3 == 0:
         features = rotate_features(features, random_rotations(len(features), train_config.rotation_deg, generator))
     if train_config.scale_jitter > 0:
