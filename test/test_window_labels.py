@@ -154,12 +154,17 @@ def test_eval_and_training_label_a_streamed_recording_identically(tmp_path):
     assert ns["transition_predicted_as"]["STANDING"] == ns["transition"]
 
 
-def test_x_axis_rotation_keeps_the_vertical_axis_and_turns_the_others():
+@pytest.mark.parametrize("x_rotation_deg", [180.0, 360.0])  # 360: a 0 or 180 degree flip only
+def test_x_axis_rotation_keeps_the_vertical_axis_and_turns_the_others(x_rotation_deg):
     from edge_inference.models.fsq.training import TrainConfig, augment
 
     x = torch.randn(16, 9, 2, 100)
-    y = augment(x, TrainConfig(x_rotation_deg=180.0, rotation_deg=0.0, scale_jitter=0.0))
+    y = augment(x, TrainConfig(x_rotation_deg=x_rotation_deg, rotation_deg=0.0, scale_jitter=0.0))
     torch.testing.assert_close(y[:, 0::3], x[:, 0::3])  # x of body_acc, gyro, total_acc unchanged
     norm = lambda t: t.reshape(16, 3, 3, 2, 100)[:, :, 1:].norm(dim=2)  # noqa: E731 (|yz| per triple)
     torch.testing.assert_close(norm(y), norm(x), atol=1e-5, rtol=1e-5)
     assert not torch.allclose(y[:, 1::3], x[:, 1::3])
+    if x_rotation_deg == 360.0:  # each window either unchanged or with y and z negated
+        same = (y[:, 1::3] - x[:, 1::3]).abs().amax(dim=(1, 2, 3)) < 1e-5
+        flipped = (y[:, 1::3] + x[:, 1::3]).abs().amax(dim=(1, 2, 3)) < 1e-5
+        assert bool((same | flipped).all()) and same.any() and flipped.any()

@@ -45,7 +45,8 @@ def register(subparsers) -> None:
     p.add_argument("--rotation-deg", type=float, default=0.0,
                    help="augmentation: random rotation of accel+gyro, angle up to this (180 = any)")
     p.add_argument("--x-rotation-deg", type=float, default=0.0,
-                   help="augmentation: random rotation about the device x axis (waist-worn phone: body vertical)")
+                   help="augmentation: random rotation about the device x axis (waist-worn phone: body vertical), "
+                        "angle up to this; 360 = 0 or 180 degrees only")
     p.add_argument("--scale-jitter", type=float, default=0.1, help="augmentation: per-window gain +/- fraction")
     p.add_argument("--eval", metavar="CKPT", default=None,
                    help="only evaluate this checkpoint on the test users (streamed), write metrics to --out")

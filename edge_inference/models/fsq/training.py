@@ -47,7 +47,8 @@ class TrainConfig:
     rotation_deg: float = 0.0
     #: Random rotation about the device x axis (the body's vertical axis for a waist-worn
     #: phone: which way the device faces around the waist, or worn upside-down in y/z),
-    #: angle uniform in +/- this many degrees; applied before ``rotation_deg``. 0 = off.
+    #: angle uniform in +/- this many degrees (360: either 0 or 180 degrees, a flipped clip);
+    #: applied before ``rotation_deg``. 0 = off.
     x_rotation_deg: float = 0.0
     seed: int = 0
     threads: int = 1
@@ -75,7 +76,10 @@ def rotate_features(features: torch.Tensor, rotations: torch.Tensor) -> torch.Te
 def augment(features: torch.Tensor, train_config: TrainConfig, generator: torch.Generator | None = None) -> torch.Tensor:
     """Training augmentation of unnormalized features (B, C, H, T): rotation, then a per-window gain."""
     if train_config.x_rotation_deg > 0 and features.shape[1] % 3 == 0:
-        angle = (2 * torch.rand(len(features), generator=generator) - 1) * math.radians(train_config.x_rotation_deg)
+        if train_config.x_rotation_deg >= 360:  # 360 = only the two ways a phone clips on: 0 or 180 degrees
+            angle = math.pi * torch.randint(0, 2, (len(features),), generator=generator).float()
+        else:
+            angle = (2 * torch.rand(len(features), generator=generator) - 1) * math.radians(train_config.x_rotation_deg)
         c, s = torch.cos(angle), torch.sin(angle)
         rx = torch.zeros(len(features), 3, 3)
         rx[:, 0, 0], rx[:, 1, 1], rx[:, 1, 2], rx[:, 2, 1], rx[:, 2, 2] = 1.0, c, -s, s, c
