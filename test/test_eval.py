@@ -20,6 +20,7 @@ from edge_inference.core.imu_window import SmootherConfig, WindowConfig
 from edge_inference.evaluation import metrics as M
 from edge_inference.evaluation.replay import ReplayConfig, evaluate_bag
 from edge_inference.evaluation.report import comparison_markdown, write_report
+from edge_inference.evaluation.window_labels import window_label
 
 T0 = 1_700_000_000_000_000_000
 FRAME_NS = 50_000_000  # 20 Hz camera and teleop
@@ -239,8 +240,12 @@ def test_behavior_metrics_match_direct_computation(tmp_path):
     metrics, result = evaluate_bag(str(bag), eval_config(), behavior=GyroClassifier())
     stamps = np.asarray(result.window_ns)
     assert len(stamps) > 10 and np.all(np.diff(stamps) == 25 * IMU_NS)  # stride 25 at 50 Hz
-    y_true = ((stamps - T0) // (SEGMENT_S * 1_000_000_000)).astype(int)
-    y_pred = np.minimum(y_true, 1)
+    # truth: the segment covering >= half of each window's 100 samples (window_labels.window_label)
+    samples = stamps[:, None] - IMU_NS * np.arange(99, -1, -1)[None, :]  # (windows, 100) sample stamps
+    segment = (samples - T0) // (SEGMENT_S * 1_000_000_000)
+    y_true = np.asarray([window_label(row) for row in segment], dtype=int)
+    assert result.y_true == y_true.tolist()
+    y_pred = np.minimum(segment[:, -1], 1)  # GyroClassifier reads the newest row
     behavior = metrics["behavior"]
     assert behavior["labelled_windows"] == len(stamps)
     assert behavior["accuracy"] == pytest.approx((y_true == y_pred).mean(), rel=1e-6)
@@ -255,7 +260,7 @@ def test_behavior_metrics_match_direct_computation(tmp_path):
     for t, p in zip(y_true, y_pred):
         cm[t, p] += 1
     assert behavior["confusion_matrix"] == cm.tolist()
-    counts = np.bincount(y_true, minlength=3)
+    counts = np.bincount(segment[:, -1], minlength=3)  # its code follows the newest row too
     p = counts[counts > 0] / counts.sum()
     assert behavior["fsq_codes"]["unique_codes"] == int((counts > 0).sum())
     assert behavior["fsq_codes"]["perplexity"] == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-6)

@@ -33,16 +33,16 @@ def test_fsq_model_on_held_out_user_streamed_from_a_bag(tmp_path):
                                               sample_rate_hz=runner.sample_rate_hz, stride=25))
     metrics, result = evaluate_bag(str(bag), config, behavior=runner)
     runner.close()
-    # Labels at each window's newest sample, computed directly from HAPT's labels.txt.
+    # Window labels by the one rule (window_labels.window_label), computed directly from HAPT's labels.txt.
+    from edge_inference.datasets.hapt import read_activity_labels, recording_sample_labels
+    from edge_inference.evaluation.window_labels import window_labels
+
     segments = np.loadtxt(HAPT / "RawData" / "labels.txt", dtype=np.int64, ndmin=2)
-    activity_names = dict(line.split() for line in (HAPT / "activity_labels.txt").read_text().split("\n")
-                          if line.strip())
-    sample = (np.asarray(result.window_ns) - T0_NS) // SAMPLE_NS  # 0-based sample index
-    expected = np.full(sample.shape, -1)
-    for exp, user, activity, start, end in segments:
-        name = activity_names[str(activity)]
-        if exp == 42 and user == 21 and name in names:
-            expected[(sample >= start - 1) & (sample <= end - 1)] = names.index(name)
+    segments = segments[(segments[:, 0] == 42) & (segments[:, 1] == 21)]
+    per_sample = recording_sample_labels(segments, 8000, read_activity_labels(HAPT), names)
+    ends = (np.asarray(result.window_ns) - T0_NS) // SAMPLE_NS  # 0-based index of each window's newest sample
+    assert ends[0] == 99 and np.all(np.diff(ends) == 25)
+    expected = window_labels(per_sample, ends, 100)
     assert result.y_true == expected.tolist()
     behavior = metrics["behavior"]
     assert behavior["labelled_windows"] == int((expected >= 0).sum()) > 100
@@ -50,6 +50,7 @@ def test_fsq_model_on_held_out_user_streamed_from_a_bag(tmp_path):
     assert behavior["accuracy"] == pytest.approx((y_pred == expected[expected >= 0]).mean(), rel=1e-6)
     assert behavior["accuracy"] > 0.7  # chance is ~0.2; the model scores ~0.96 on clean windows
     assert 1 < behavior["fsq_codes"]["unique_codes"] <= 4800 and behavior["fsq_codes"]["codebook_size"] == 4800
+    assert behavior["not_scored"]["transition"] == int((expected == -2).sum()) > 0
     assert counts["imu_samples"] == 8000 and metrics["bag"]["messages_read"] == 8000 + counts["label_changes"]
 
 

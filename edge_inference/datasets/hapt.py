@@ -9,8 +9,14 @@ repository; waist-worn phone, 50 Hz. Expected layout under ``root``:
 
 Windows are returned in the robot's raw layout (T, 9) = [accel m/s^2, gyro rad/s,
 mag T] with mag = NaN (the phone recordings have none), so training and the robot
-go through the same ``features.py`` path. Windows lie fully inside one labelled
-segment (UCI HAR style: fixed length, 50 % overlap by default).
+go through the same ``features.py`` path. Two ways to cut windows:
+
+- ``load_hapt_windows``: windows lie fully inside one labelled segment (UCI HAR style:
+  fixed length, 50 % overlap by default). Clean, but not what the robot sees.
+- ``load_hapt_streamed``: every window the behavior node's windower produces on the
+  whole recording (``imu_window.ImuWindower`` at 50 Hz: the first window ends at sample
+  ``window_length - 1``, then one every ``stride`` samples), labelled by the one rule in
+  ``evaluation/window_labels.py`` (class, TRANSITION, UNLABELLED or MIXED).
 """
 from __future__ import annotations
 
@@ -38,13 +44,16 @@ class WindowSet:
     class_names: list[str]
     sample_rate_hz: float
     source: dict = field(default_factory=dict)
+    #: (N,) experiment (recording) id per window, when known (streamed HAPT windows).
+    recordings: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
     def subset(self, mask: np.ndarray) -> "WindowSet":
         return WindowSet(self.windows[mask], self.labels[mask], self.users[mask],
-                         self.class_names, self.sample_rate_hz, dict(self.source))
+                         self.class_names, self.sample_rate_hz, dict(self.source),
+                         None if self.recordings is None else self.recordings[mask])
 
 
 def read_activity_labels(root: Path) -> dict[int, str]:
@@ -96,6 +105,63 @@ def load_hapt_windows(root: str | Path, window_length: int = 100, stride: int = 
                      np.asarray(window_users, dtype=np.int64), wanted, SAMPLE_RATE_HZ,
                      {"dataset": "UCI HAPT (Reyes-Ortiz et al., Neurocomputing 2016), CC BY 4.0",
                       "window_length": window_length, "stride": stride})
+
+
+def recording_sample_labels(segments: np.ndarray, n_samples: int, id_to_name: dict[int, str],
+                            class_names: list[str]) -> np.ndarray:
+    """(n_samples,) label per sample of one recording from its ``labels.txt`` rows.
+
+    A model class -> its index; any other annotated activity (the postural
+    transitions) -> ``TRANSITION``; not annotated -> ``UNLABELLED``.
+    """
+    from edge_inference.evaluation.window_labels import TRANSITION, UNLABELLED
+
+    labels = np.full(n_samples, UNLABELLED, dtype=np.int64)
+    for _, _, activity, start, end in segments:
+        name = id_to_name[int(activity)]
+        labels[start - 1:min(int(end), n_samples)] = class_names.index(name) if name in class_names else TRANSITION
+    return labels
+
+
+def load_hapt_streamed(root: str | Path, window_length: int = 100, stride: int = 25,
+                       activities: list[str] | None = None, users: list[int] | None = None) -> WindowSet:
+    """Every window the behavior node cuts from each whole recording, labelled by ``window_label``.
+
+    Labels are class indices or the negative codes of ``evaluation/window_labels.py``;
+    ``recordings`` holds the experiment id of each window (windows are in stream order).
+    """
+    from edge_inference.evaluation.window_labels import window_labels
+
+    root = Path(root)
+    raw = root / "RawData"
+    if not (raw / "labels.txt").is_file() or not (root / "activity_labels.txt").is_file():
+        raise FileNotFoundError(f"{root} is not a UCI HAPT directory (needs RawData/labels.txt "
+                                "and activity_labels.txt)")
+    id_to_name = read_activity_labels(root)
+    wanted = list(activities) if activities else list(BASIC_ACTIVITIES)
+    segments = np.loadtxt(raw / "labels.txt", dtype=np.int64, ndmin=2)
+    windows, labels, window_users, exps = [], [], [], []
+    for exp, user in sorted({(int(e), int(u)) for e, u in segments[:, :2]}):
+        if users is not None and user not in users:
+            continue
+        signal = _read_recording(raw, exp, user)
+        rows = segments[(segments[:, 0] == exp) & (segments[:, 1] == user)]
+        per_sample = recording_sample_labels(rows, signal.shape[0], id_to_name, wanted)
+        # The windower emits a grid row once the next sample has arrived: the last sample never lands.
+        ends = np.arange(window_length - 1, signal.shape[0] - 1, stride)
+        if ends.size == 0:
+            continue
+        windows.append(np.stack([signal[e - window_length + 1:e + 1] for e in ends]))
+        labels.append(window_labels(per_sample, ends, window_length))
+        window_users.append(np.full(ends.size, user))
+        exps.append(np.full(ends.size, exp))
+    if not windows:
+        raise ValueError(f"no HAPT recordings for users {users}")
+    return WindowSet(np.concatenate(windows).astype(np.float32), np.concatenate(labels),
+                     np.concatenate(window_users).astype(np.int64), wanted, SAMPLE_RATE_HZ,
+                     {"dataset": "UCI HAPT (Reyes-Ortiz et al., Neurocomputing 2016), CC BY 4.0",
+                      "window_length": window_length, "stride": stride, "windows": "streamed"},
+                     np.concatenate(exps).astype(np.int64))
 
 
 def _read_recording(raw: Path, exp: int, user: int) -> np.ndarray:

@@ -16,13 +16,18 @@ from edge_inference.core.files import InputFileError
 
 def fsq_hapt_samples(root: str | Path, metadata: dict[str, Any], users: list[int] | None,
                      limit: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
-    """HAPT windows of ``users`` -> {"imu": (N, C, H, T), "labels": (N,)} for an FSQ model."""
-    from edge_inference.datasets.hapt import load_hapt_windows
+    """HAPT windows of ``users`` -> {"imu": (N, C, H, T), "labels": (N,)} for an FSQ model.
+
+    The windows the behavior node cuts from the whole recordings (stride 25, as
+    ``eval`` streams them), transitions included; ``labels`` follow
+    ``evaluation/window_labels.window_label`` (negative = not scored for accuracy).
+    """
+    from edge_inference.datasets.hapt import load_hapt_streamed
     from edge_inference.models.fsq.configuration_fsq import FSQConfig
     from edge_inference.models.fsq.features import normalize, unnormalized_features
 
     config = FSQConfig.from_dict(metadata["config"])
-    data = load_hapt_windows(root, config.window_length, config.window_length // 2, config.class_names, users)
+    data = load_hapt_streamed(root, config.window_length, 25, config.class_names, users)
     if limit is not None and limit < len(data):
         data = data.subset(np.sort(np.random.default_rng(seed).permutation(len(data))[:limit]))
     feats = unnormalized_features(data.windows, config.feature_layout, config.sample_rate_hz,

@@ -10,6 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
+from edge_inference.evaluation.window_labels import excluded_counts
+
 STATE_TIMEOUT_NS = 1_000_000_000  # a state older than this (a pause: the bridge timed out) counts as neutral
 SIGN_DEADBAND = 0.05  # |steering| below this counts as "straight" (normalized units)
 
@@ -240,8 +242,10 @@ def score_replay(result) -> dict:
     if result.y_pred:
         y_true = np.asarray(result.y_true)
         y_pred = np.asarray(result.y_pred)
-        labelled = y_true >= 0
-        behavior = {"windows": int(len(y_pred)), "labelled_windows": int(labelled.sum())}
+        labelled = y_true >= 0  # window_labels.window_label: a class covers >= half the window
+        behavior = {"windows": int(len(y_pred)), "labelled_windows": int(labelled.sum()),
+                    "label_rule": "window_labels.window_label (annotation covering >= 50% of the window)",
+                    "not_scored": excluded_counts(y_true, y_pred, result.class_names)}
         if labelled.any():
             behavior.update(classification_metrics(y_true[labelled], y_pred[labelled], result.class_names))
         behavior["fsq_codes"] = code_usage(np.asarray(result.codes), result.codebook_size)

@@ -28,8 +28,10 @@ from edge_inference.core.chunk_scheduler import ChunkScheduler, SchedulerConfig
 from edge_inference.core.files import InputFileError
 from edge_inference.core.imu_window import ImuWindower, ProbabilitySmoother, SmootherConfig, WindowConfig
 from edge_inference.evaluation.metrics import STATE_TIMEOUT_NS  # a state older than this counts as neutral
+from edge_inference.evaluation.window_labels import TRANSITION, UNLABELLED, window_label
 
 NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
 SOURCE_MANUAL = 2  # VehicleCommand.SOURCE_MANUAL
 MODE_MANUAL = 2  # VehicleState.MODE_MANUAL
 
@@ -103,7 +105,7 @@ class ReplayResult:
     class_names: list[str] = field(default_factory=list)
     window_ns: list[int] = field(default_factory=list)
     y_pred: list[int] = field(default_factory=list)
-    y_true: list[int] = field(default_factory=list)  # -1: no label yet
+    y_true: list[int] = field(default_factory=list)  # window_label: class, or < 0 (not scored)
     codes: list[int] = field(default_factory=list)
     # bookkeeping
     counts: Counter = field(default_factory=Counter)  # input problems: what was dropped, by reason
@@ -331,7 +333,7 @@ class Replayer:
             class_id, _ = self.smoother.update(probs)
             self.result.window_ns.append(window.stamp_ns)
             self.result.y_pred.append(class_id)
-            self.result.y_true.append(self._label_at(window.stamp_ns))
+            self.result.y_true.append(self._window_truth(window.stamp_ns))
             self.result.codes.append(int(code))
 
     def _on_label(self, item: BagMessage) -> None:
@@ -344,19 +346,29 @@ class Replayer:
         if names and str(msg.label) in names:
             label = names.index(str(msg.label))
         elif int(msg.class_id) < 0:
-            label = -1  # an explicit "no label" segment (e.g. a transition nobody annotated)
+            # class_id -1: "no label"; with a name (e.g. STAND_TO_SIT) it is an annotated
+            # activity the model does not output, i.e. a transition.
+            label = TRANSITION if str(msg.label) else UNLABELLED
         elif names and int(msg.class_id) < len(names) and not str(msg.label):
             label = int(msg.class_id)
         else:
-            label = -1
+            label = TRANSITION
             self.result.counts[f"labels_outside_model_classes {msg.label or msg.class_id}"] += 1
         self._label_ns.append(t)
         self._label_ids.append(label)
 
     def _label_at(self, t_ns: int) -> int:
-        """The label in force at a window's stamp (-1 before the first label)."""
+        """The label in force at ``t_ns`` (UNLABELLED before the first label)."""
         i = bisect.bisect_right(self._label_ns, t_ns) - 1
-        return self._label_ids[i] if i >= 0 else -1
+        return self._label_ids[i] if i >= 0 else UNLABELLED
+
+    def _window_truth(self, stamp_ns: int) -> int:
+        """Ground truth of the window whose newest grid row is at ``stamp_ns``: ``window_label``
+        of the labels in force at each of its grid times (evaluation/window_labels.py)."""
+        w = self.config.window
+        period_ns = NS_PER_S / w.sample_rate_hz
+        times = [stamp_ns - int(round(k * period_ns)) for k in range(w.window_length - 1, -1, -1)]
+        return window_label([self._label_at(t) for t in times])
 
     def _on_stats(self, item: BagMessage) -> None:
         msg = item.msg

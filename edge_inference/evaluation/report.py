@@ -216,6 +216,13 @@ def markdown(metrics: dict, timing: dict, plots: list[str]) -> str:
                   f"{behavior['windows']} windows, {behavior['labelled_windows']} labelled."]
         if "accuracy" in behavior:
             lines.append(f"Accuracy **{_fmt(behavior['accuracy'])}**, macro-F1 **{_fmt(behavior['macro_f1'])}**.")
+        skipped_windows = behavior.get("not_scored")
+        if skipped_windows:
+            said = ", ".join(f"{k} {v}" for k, v in skipped_windows["transition_predicted_as"].items() if v)
+            lines.append(f"A window's label is the annotation covering at least half of it. Not scored: "
+                         f"{skipped_windows['transition']} transition windows (predicted as: {said or 'none'}), "
+                         f"{skipped_windows['mixed']} mixed (no annotation covers half), "
+                         f"{skipped_windows['unlabelled']} unlabelled.")
         codes = behavior["fsq_codes"]
         if codes["n"]:
             lines.append(f"FSQ codes: {codes['unique_codes']} distinct, perplexity {_fmt(codes['perplexity'], 2)}.")

@@ -5,6 +5,17 @@ labelled-windows file (.npz / .csv, see ``datasets/imu_windows.py``). The split 
 user: the test users never appear in training. Writes a checkpoint directory
 (``config.json`` + ``model.safetensors``), ``metrics.json`` and, with ``--export``, the
 ONNX model (``model.onnx``) verified against torch.
+
+HAPT windows (``--windows``): ``streamed`` (default) cuts every window the behavior
+node's windower produces on the whole recordings, every ``--stride`` samples, labelled
+by ``evaluation/window_labels.window_label`` (a class covering >= 50 % of the window;
+transition / mixed / unlabelled windows are not trained on); ``segments`` cuts only
+windows inside one annotated segment (the UCI HAR way).
+
+Evaluation on HAPT test users is always streamed as ``eval`` does it: the node's
+windows (stride 25) of each whole recording, the node's smoother, the same labelling
+rule; the windows not scored are counted in ``metrics.json`` (``not_scored``).
+``--eval CKPT`` scores an existing checkpoint that way without training.
 """
 from __future__ import annotations
 
@@ -12,9 +23,9 @@ import argparse
 import json
 from pathlib import Path
 
-from edge_inference.commands.arg_types import positive_float, positive_int
+from edge_inference.commands.arg_types import non_negative_float, positive_float, positive_int
 from edge_inference.core.errors import UsageError
-from edge_inference.core.files import InputFileError, Staging
+from edge_inference.core.files import InputFileError, Staging, write_text_atomic
 
 DEFAULT_HAPT = "../shared/data/hapt"
 DEFAULT_TEST_USERS = "17,18,19,20,21"
@@ -30,7 +41,19 @@ def register(subparsers) -> None:
     p.add_argument("--test-users", default=DEFAULT_TEST_USERS, help="comma list of user ids held out")
     p.add_argument("--users", default="", help="restrict to these user ids (comma list; tests use a slice)")
     p.add_argument("--window-length", type=positive_int, default=100)
-    p.add_argument("--stride", type=positive_int, default=50)
+    p.add_argument("--windows", choices=("streamed", "segments"), default="streamed",
+                   help="HAPT training windows: the node's stream (default) or inside segments only")
+    p.add_argument("--stride", type=positive_int, default=None,
+                   help="training window stride in samples (default: 25 streamed = the node's, 50 segments)")
+    p.add_argument("--eval-stride", type=positive_int, default=25, help="test window stride (the behavior node's)")
+    p.add_argument("--rotation-deg", type=non_negative_float, default=0.0,
+                   help="augmentation: random rotation of accel+gyro, angle up to this (180 = any)")
+    p.add_argument("--x-rotation-deg", type=non_negative_float, default=0.0,
+                   help="augmentation: random rotation about the device x axis (waist-worn phone: body vertical), "
+                        "angle up to this; 360 = 0 or 180 degrees only")
+    p.add_argument("--scale-jitter", type=non_negative_float, default=0.1, help="augmentation: per-window gain +/- fraction")
+    p.add_argument("--eval", metavar="CKPT", default=None,
+                   help="only evaluate this checkpoint on the test users (streamed), write metrics to --out")
     p.add_argument("--sample-rate-hz", type=positive_float, default=None, help="for .csv data without a stored rate")
     p.add_argument("--epochs", type=positive_int, default=30)
     p.add_argument("--batch-size", type=positive_int, default=64)
@@ -59,27 +82,63 @@ def load_training_data(args):
         all_names = list(hapt.read_activity_labels(path).values()) if (path / "activity_labels.txt").is_file() else []
         activities = {"basic": hapt.BASIC_ACTIVITIES, "all": all_names}.get(
             args.activities, [a.strip() for a in args.activities.split(",") if a.strip()])
-        return hapt.load_hapt_windows(path, args.window_length, args.stride, activities,
-                                      _ints(args.users) or None)
+        users = _ints(args.users) or None
+        if args.windows == "streamed":
+            return hapt.load_hapt_streamed(path, args.window_length, args.stride or 25, activities, users)
+        return hapt.load_hapt_windows(path, args.window_length, args.stride or 50, activities, users)
     if not path.is_file():
         raise InputFileError(f"training data not found ({path})")
     return load_labelled_windows(path, args.sample_rate_hz)
 
 
+def _streamed_test(args, class_names: list[str]):
+    """The test users' streamed windows (HAPT), or None for a windows file."""
+    from edge_inference.datasets import hapt
+
+    path = Path(args.data)
+    if not path.is_dir():
+        return None
+    return hapt.load_hapt_streamed(path, args.window_length, args.eval_stride, class_names, _ints(args.test_users))
+
+
 def run(args) -> int:
+    import numpy as np
+
     from edge_inference.datasets.hapt import BASIC_ACTIVITIES, split_by_user
 
-    data = load_training_data(args)  # bad data fails here, before torch loads
+    data = None if args.eval else load_training_data(args)  # bad data fails here, before torch loads
 
     from edge_inference.models.fsq import training
+    from edge_inference.models.fsq.checkpoint import load_fsq
     from edge_inference.models.fsq.configuration_fsq import FSQConfig
+
+    if args.eval:
+        model, config = load_fsq(args.eval)
+        test = _streamed_test(args, config.class_names)
+        if test is None:
+            raise UsageError(f"--eval needs a HAPT directory as --data ({args.data})")
+        probs, codes = training.predict(model, training.normalized_inputs(training.window_features(test, config),
+                                                                          config))
+        report = training.streamed_report(probs, codes, test, config)
+        report["split"] = {"test_users": sorted(set(test.users.tolist())), "checkpoint": str(args.eval)}
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out / "metrics.json", json.dumps(report, indent=2))
+        _print_report(report, config.class_names)
+        print(f"wrote {out / 'metrics.json'}")
+        return 0
 
     train, test = split_by_user(data, _ints(args.test_users))
     if len(train) == 0 or len(test) == 0:
         raise UsageError(f"split by user left {len(train)} train / {len(test)} test windows "
                          f"(users present: {sorted(set(data.users.tolist()))}, test users: {args.test_users})")
-    print(f"{len(train)} train windows (users {sorted(set(train.users.tolist()))}), "
-          f"{len(test)} test windows (users {sorted(set(test.users.tolist()))}), classes {data.class_names}")
+    streamed_test = _streamed_test(args, list(data.class_names))
+    if streamed_test is not None:
+        test = streamed_test
+    print(f"{len(train)} train windows, {int((train.labels >= 0).sum())} labelled "
+          f"(users {sorted(set(train.users.tolist()))}), {len(test)} test windows, "
+          f"{int((test.labels >= 0).sum())} labelled (users {sorted(set(test.users.tolist()))}), "
+          f"classes {data.class_names}")
     try:
         config = FSQConfig(class_names=list(data.class_names), window_length=args.window_length,
                            sample_rate_hz=data.sample_rate_hz, levels=_ints(args.levels),
@@ -88,28 +147,32 @@ def run(args) -> int:
         raise UsageError(str(err)) from err
     train_features = training.window_features(train, config)
     config = training.fit_normalization(train_features, config)
+    del train_features
     train_cfg = training.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                                     seed=args.seed, threads=args.threads)
+                                     seed=args.seed, threads=args.threads, rotation_deg=args.rotation_deg,
+                                     x_rotation_deg=args.x_rotation_deg, scale_jitter=args.scale_jitter)
     model = training.train_fsq(train, config, train_cfg)
 
     test_inputs = training.normalized_inputs(training.window_features(test, config), config)
     probs, codes = training.predict(model, test_inputs)
-    report = training.evaluation_report(probs, codes, test.labels, config, BASIC_ACTIVITIES)
+    labelled_train = train.labels[train.labels >= 0]
+    majority = int(np.bincount(labelled_train, minlength=config.num_classes).argmax())
+    if streamed_test is not None:
+        report = training.streamed_report(probs, codes, test, config, baseline_class=majority)
+    else:
+        report = training.evaluation_report(probs, codes, test.labels, config, BASIC_ACTIVITIES)
     report["split"] = {"test_users": sorted(set(test.users.tolist())),
                        "train_users": sorted(set(train.users.tolist())),
-                       "train_windows": len(train), "test_windows": len(test)}
+                       "train_windows": int(len(labelled_train)), "test_windows": len(test),
+                       "train_window_cut": data.source.get("windows", "segments") if Path(args.data).is_dir()
+                       else "file", "test_window_cut": "streamed" if streamed_test is not None else "file"}
     model.config.provenance = {**data.source, "split": report["split"], "train": vars(train_cfg),
                                "test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"]}
     out = Path(args.out)
     with Staging(out) as stage:  # the previous checkpoint in --out stays until this one is complete
         _write_outputs(args, stage, model, report, test_inputs, test)
         stage.commit()
-    print(f"test (unseen users): accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
-          f"code usage {report['code_usage']['unique_codes']}/{report['code_usage']['codebook_size']} "
-          f"perplexity {report['code_usage']['perplexity']:.1f}")
-    print("confusion matrix (rows true, cols predicted):", *data.class_names, sep="\n  ")
-    for row in report["confusion_matrix"]:
-        print("  " + " ".join(f"{v:5d}" for v in row))
+    _print_report(report, data.class_names)
     print(f"wrote {out}")
     return 0
 
@@ -130,3 +193,29 @@ def _write_outputs(args, stage: Staging, model, report: dict, test_inputs, test)
 
         result = export_fsq_onnx(stage.dir, stage.path("model.onnx"), real_inputs=test_inputs[pick])
         print(f"exported {Path(args.out) / 'model.onnx'} (max |onnx - torch| = {result.max_abs_diff:.2e})")
+
+
+def _print_report(report: dict, class_names: list[str]) -> None:
+    print(f"test (unseen users): accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
+          f"code usage {report['code_usage']['unique_codes']}/{report['code_usage']['codebook_size']} "
+          f"perplexity {report['code_usage']['perplexity']:.1f}")
+    if "not_scored" in report:
+        ns = report["not_scored"]
+        print(f"streamed: {report['n']} windows scored (smoothed as the node; per window, unsmoothed: "
+              f"{report['per_window_accuracy']:.4f}); not scored: {ns['transition']} transition, "
+              f"{ns['mixed']} mixed, {ns['unlabelled']} unlabelled; transitions predicted as "
+              f"{ns['transition_predicted_as']}")
+        for row in report.get("uncertain_outcome", []):
+            print(f"  if 'uncertain' below confidence {row['threshold']:.1f}: {100 * row['covered']:.1f}% of "
+                  f"scored windows classified, accuracy on them {_fmt(row['accuracy_covered'])}; "
+                  f"{100 * (row['transitions_flagged'] or 0):.1f}% of transition windows flagged")
+        for row in report["per_recording"]:
+            print(f"  exp {row['experiment']:2d} user {row['user']:2d}: {row['scored_windows']} windows, "
+                  f"accuracy {_fmt(row['accuracy'])} (per window {_fmt(row['per_window_accuracy'])})")
+    print("confusion matrix (rows true, cols predicted):", *class_names, sep="\n  ")
+    for row in report["confusion_matrix"]:
+        print("  " + " ".join(f"{v:5d}" for v in row))
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
