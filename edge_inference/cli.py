@@ -16,7 +16,7 @@ import sys
 import traceback
 
 from edge_inference.commands import COMMAND_MODULES
-from edge_inference.core.errors import describe, is_expected, one_line
+from edge_inference.core.errors import describe, is_expected, missing_library, one_line
 
 DEBUG_ENV = "EDGE_INFERENCE_DEBUG"
 
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the one error boundary: every command's failures end here
         if debug:
             traceback.print_exc()
+        exc = missing_library(exc) or exc
         if is_expected(exc):
             print(f"error: {describe(exc)}", file=sys.stderr)
             return int(getattr(exc, "exit_code", 2))

@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from model_fixtures import HAS_TORCH
 from test_eval import write_eval_bag  # sibling test module: a small real rosbag2 for eval
 
 from edge_inference import cli
@@ -38,6 +39,7 @@ class Row:
     rc: int | None = None  # None: any non-zero exit
     may_write: tuple[str, ...] = ()  # files (relative to the row folder) a failure may leave, e.g. a report
     timeout: float = 120.0
+    needs_torch: bool = False  # without torch (robot profile) the command must say so: exit 3, one line
 
 
 ROWS = [
@@ -67,13 +69,14 @@ ROWS = [
     Row("top-refresh-zero", "top --refresh-hz 0", rc=2),
     Row("top-duration-negative", "top --duration -1", rc=2),
     # train
-    Row("train-act-data-missing", "train-act --data {shared}/missing --out ckpt --small", rc=2),
-    Row("train-act-data-empty-npz", "train-act --data {shared}/empty.npz --out ckpt --small", rc=2),
-    Row("train-act-data-garbage-npz", "train-act --data {shared}/garbage.npz --out ckpt --small", rc=2),
+    Row("train-act-data-missing", "train-act --data {shared}/missing --out ckpt --small", rc=2, needs_torch=True),
+    Row("train-act-data-empty-npz", "train-act --data {shared}/empty.npz --out ckpt --small", rc=2, needs_torch=True),
+    Row("train-act-data-garbage-npz", "train-act --data {shared}/garbage.npz --out ckpt --small", rc=2, needs_torch=True),
     Row("train-act-epochs-zero", "train-act --data {shared}/missing --out ckpt --epochs 0", rc=2),
     Row("train-act-chunk-zero", "train-act --data {shared}/missing --out ckpt --chunk-size 0", rc=2),
-    Row("train-act-data-not-demos", "train-act --data {shared}/samples_noimu.npz --out ckpt --small", rc=2),
-    Row("train-act-keeps-checkpoint", "train-act --data {shared}/demos_empty.npz --out {own_cnn} --small", rc=2),
+    Row("train-act-data-not-demos", "train-act --data {shared}/samples_noimu.npz --out ckpt --small", rc=2, needs_torch=True),
+    Row("train-act-keeps-checkpoint", "train-act --data {shared}/demos_empty.npz --out {own_cnn} --small", rc=2,
+        needs_torch=True),
     Row("train-fsq-data-missing", "train-fsq --data {shared}/missing --out ckpt", rc=2),
     Row("train-fsq-data-empty-npz", "train-fsq --data {shared}/empty.npz --out ckpt", rc=2),
     Row("train-fsq-data-wrong-arrays", "train-fsq --data {shared}/samples_noimu.npz --out ckpt", rc=2),
@@ -90,11 +93,11 @@ ROWS = [
     Row("gen-demos-out-is-a-file", "gen-demos --episodes 1 --seconds 1 --out {shared}/empty.txt", rc=2),
     # deploy
     Row("export-model-missing", "export --model {shared}/missing", rc=2),
-    Row("export-model-empty-dir", "export --model {own_emptydir}", rc=2),
+    Row("export-model-empty-dir", "export --model {own_emptydir}", rc=2, needs_torch=True),
     Row("export-checkpoint-config-not-json", "export --model {own_badjson}", rc=2),
-    Row("export-checkpoint-weights-truncated", "export --model {own_badweights}", rc=2),
+    Row("export-checkpoint-weights-truncated", "export --model {own_badweights}", rc=2, needs_torch=True),
     Row("export-tolerance-negative", "export --model {own_fsq} --tolerance -1", rc=2),
-    Row("export-parity-fails-keeps-model", "export --model {own_fsq} --tolerance 1e-15", rc=1),
+    Row("export-parity-fails-keeps-model", "export --model {own_fsq} --tolerance 1e-15", rc=1, needs_torch=True),
     Row("export-samples-garbage", "export --model {own_fsq} --samples {shared}/garbage.npz", rc=2),
     Row("export-samples-empty", "export --model {own_fsq} --samples {shared}/empty.npz", rc=2),
     Row("quantize-model-missing", "quantize --model {shared}/missing --samples {shared}/empty.npz", rc=2),
@@ -299,7 +302,9 @@ def test_bad_input_fails_cleanly(table, row):
     r = table["rows"][row.name].result()
     where = f"\n$ edge-inference {row.args}\nstdout:\n{r['stdout'][-2000:]}\nstderr:\n{r['stderr'][-3000:]}"
     assert r["rc"] != 0, "accepted silently" + where
-    if row.rc is not None:
+    if row.needs_torch and not HAS_TORCH:
+        assert r["rc"] == 3 and "torch is not installed" in r["stderr"], f"exit {r['rc']}, expected 3" + where
+    elif row.rc is not None:
         assert r["rc"] == row.rc, f"exit {r['rc']}, expected {row.rc}" + where
     assert "Traceback" not in r["stderr"] + r["stdout"], where
     lines = [line for line in r["stderr"].splitlines() if line.strip()]

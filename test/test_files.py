@@ -97,3 +97,14 @@ def test_library_errors_are_expected_and_described_on_one_line(tmp_path):
     err = pytest.raises(FileNotFoundError, open, tmp_path / "nope").value
     assert describe(err) == f"No such file or directory ({tmp_path / 'nope'})"
     assert not is_expected(ZeroDivisionError()) and not is_expected(KeyError("x"))
+
+
+def test_a_missing_optional_library_is_a_tool_missing_error_not_a_bug():
+    from edge_inference.core.errors import ToolMissing, is_expected, missing_library
+
+    err = missing_library(ModuleNotFoundError("No module named 'torch'", name="torch"))
+    assert isinstance(err, ToolMissing) and err.exit_code == 3 and is_expected(err)
+    assert "torch is not installed" in str(err) and "requirements/dev.txt" in str(err)
+    assert missing_library(ModuleNotFoundError("No module named 'edge_inference.nope'", name="edge_inference.nope")) \
+        is None  # our own missing module is a bug
+    assert missing_library(ValueError("x")) is None

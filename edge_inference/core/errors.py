@@ -74,6 +74,27 @@ def _library_error_types() -> list[type]:
     return found
 
 
+# Optional libraries a command may need but a machine may lack (the robot has no torch), and how to
+# get each: a missing one is a clean "not installed" (exit 3), not a bug.
+OPTIONAL_LIBRARIES = {
+    "torch": "training and export need torch: pip install -r requirements/dev.txt (not on the robot)",
+    "onnx": "ONNX export/quantization needs onnx: pip install onnx",
+    "pyarrow": "LeRobot datasets need pyarrow: pip install -r requirements/dev.txt",
+    "av": "LeRobot dataset video needs PyAV: pip install -r requirements/dev.txt",
+    "hailo_platform": "the Hailo backend needs HailoRT: sudo apt install hailo-all",
+    "picamera2": "the picamera2 source needs Picamera2: sudo apt install python3-picamera2",
+}
+
+
+def missing_library(exc: BaseException) -> ToolMissing | None:
+    """A ModuleNotFoundError of an optional library, as the ToolMissing it is; None otherwise."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        top = exc.name.split(".")[0]
+        if top in OPTIONAL_LIBRARIES:
+            return ToolMissing(f"{top} is not installed: {OPTIONAL_LIBRARIES[top]}")
+    return None
+
+
 def is_expected(exc: BaseException) -> bool:
     """True for failures of the input/environment (one ``error:`` line), False for bugs."""
     return isinstance(exc, BUILTIN_ERRORS) or isinstance(exc, tuple(_library_error_types()))
