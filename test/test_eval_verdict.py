@@ -61,6 +61,8 @@ def test_paired_difference_and_verdicts_on_known_errors():
     noise = M.paired_difference(base + rng.normal(scale=0.5, size=base.size), base)
     assert noise["ci95"][0] < 0 < noise["ci95"][1] and M.verdict(noise) == "within noise"
     assert M.paired_difference(base, base) == M.paired_difference(base, base)  # seeded: reproducible
+    tiny = M.paired_difference(base + 0.001, base)  # certain, but 0.1% of the error: no practical difference
+    assert M.verdict(tiny) == "higher" and M.verdict(tiny, reference_mae=base.mean()) == "negligible"
     target = np.sin(np.arange(2000) / 9.0)
     versus = M.versus_strongest_baseline(target + 0.05, target, {"constant mean": np.zeros_like(target),
                                                                  "hold": target + 0.3})

@@ -99,4 +99,5 @@ def camera_ablation(bag: str | Path, config, policy: Any, full_result, seed: int
             "throttle_after_pauses": policy.get("throttle_after_pauses", {}),
             "ablated_minus_full_steering_mae": diff,
             "camera": {"higher": "matters", "lower": "hurts", "within noise": "does not measurably matter",
-                       "not measured": "not measured"}[verdict(diff)]}
+                       "negligible": "barely matters", "not measured": "not measured"}[
+                verdict(diff, float(np.nanmean(full_err)))]}

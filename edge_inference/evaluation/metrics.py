@@ -311,12 +311,23 @@ def paired_difference(err_a: np.ndarray, err_b: np.ndarray, block: int = BOOTSTR
     return {"n": int(d.size), "mean_diff": _f(d.mean()), "ci95": [_f(lo), _f(hi)], "block_ticks": int(block)}
 
 
-def verdict(diff: dict) -> str:
-    """'lower' / 'higher' when the 95% interval of a paired difference excludes 0, else 'within noise'."""
+MIN_EFFECT = 0.02  # a difference below 2% of the reference MAE is negligible, however certain
+
+
+def verdict(diff: dict, reference_mae: float | None = None) -> str:
+    """'lower' / 'higher' when the 95% interval of a paired difference excludes 0, else 'within noise';
+    'negligible' when it excludes 0 but the mean is below MIN_EFFECT x reference_mae.
+
+    Why both: with thousands of ticks a tiny, useless difference is still "significant".
+    """
     lo, hi = diff.get("ci95", [None, None])
     if lo is None or hi is None:
         return "not measured"
-    return "lower" if hi < 0 else "higher" if lo > 0 else "within noise"
+    if lo <= 0 <= hi:
+        return "within noise"
+    if reference_mae is not None and abs(diff["mean_diff"]) < MIN_EFFECT * reference_mae:
+        return "negligible"
+    return "lower" if hi < 0 else "higher"
 
 
 def versus_strongest_baseline(pred: np.ndarray, target: np.ndarray, baselines: dict[str, np.ndarray]) -> dict:
@@ -331,7 +342,8 @@ def versus_strongest_baseline(pred: np.ndarray, target: np.ndarray, baselines: d
     maes = {name: float(np.abs(np.asarray(b, dtype=np.float64) - target).mean()) for name, b in baselines.items()}
     best = min(maes, key=lambda k: (maes[k], k))
     diff = paired_difference(err, np.abs(np.asarray(baselines[best], dtype=np.float64) - target))
-    outcome = {"lower": "beats", "higher": "loses to", "within noise": "ties with"}[verdict(diff)]
+    outcome = {"lower": "beats", "higher": "loses to", "within noise": "ties with",
+               "negligible": "ties with"}[verdict(diff, maes[best])]
     return {"policy_mae": _f(err.mean()), "baselines_mae": {k: _f(v) for k, v in sorted(maes.items())},
             "strongest": best, "strongest_mae": _f(maes[best]), "policy_minus_strongest": diff,
             "outcome": outcome}

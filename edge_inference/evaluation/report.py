@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edge_inference.evaluation.metrics import DRIVE_GAP_S, drive_time_s, latency_summary
+from edge_inference.evaluation.metrics import DRIVE_GAP_S, MIN_EFFECT, drive_time_s, latency_summary
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -167,9 +167,9 @@ def verdict_lines(policy: dict | None) -> list[str]:
     outcome = versus["outcome"]
     baselines = ", ".join(f"{k} {_fmt(v)}" for k, v in versus["baselines_mae"].items())
     hold_previous = policy.get("baseline_hold_previous", {}).get("steering", {}).get("mae")
+    said = outcome.upper() if outcome != "ties with" else f"TIES WITH (within noise or under {MIN_EFFECT:.0%} apart)"
     lines = ["", "## Verdict", "",
-             f"- **The policy {outcome.upper() if outcome != 'ties with' else 'TIES WITH (within noise)'} "
-             f"the strongest camera-blind baseline, {versus['strongest']}**: steering MAE "
+             f"- **The policy {said} the strongest camera-blind baseline, {versus['strongest']}**: steering MAE "
              f"{_fmt(versus['policy_mae'])} vs {_fmt(versus['strongest_mae'])} (camera-blind baselines: {baselines}); "
              f"policy − baseline {_interval(versus['policy_minus_strongest'])} (moving-block bootstrap over "
              f"{versus['policy_minus_strongest'].get('block_ticks', 0)}-tick blocks)."
@@ -182,7 +182,10 @@ def verdict_lines(policy: dict | None) -> list[str]:
                  "does not measurably matter": "**the camera does not measurably matter**: the difference is "
                                                "within noise, so this policy drives by its state input",
                  "hurts": "**the policy steers better with shuffled frames than with the real ones**: its use "
-                          "of the camera hurts"}.get(camera, f"camera {camera}")
+                          "of the camera hurts",
+                 "barely matters": f"**the camera barely matters**: the difference is real but under "
+                                   f"{MIN_EFFECT:.0%} of the policy's error, so it drives almost entirely by its "
+                                   f"state input"}.get(camera, f"camera {camera}")
         abl = ablation["per_dimension"].get("steering", {}).get("mae")
         lines.append(f"- Camera ablation ({ablation['replacement']}): steering MAE {_fmt(abl)}, ablated − full "
                      f"{_interval(ablation['ablated_minus_full_steering_mae'])}: {plain}.")
