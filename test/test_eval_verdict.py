@@ -160,3 +160,15 @@ def test_holdout_tail_is_the_same_frames_in_train_act_and_eval(tmp_path, capsys)
     assert cli_main(["train-act", "--data", str(bag), "--holdout-tail", "1.5", "--small", "--out",
                      str(tmp_path / "bad")]) == 2
     assert "fraction must be in (0, 1)" in capsys.readouterr().out
+
+
+def test_hold_state_error_along_the_chunk_is_the_camera_blind_policys(tmp_path):
+    """A policy that repeats its state input has exactly the hold-state line along the horizon."""
+    bag = tmp_path / "drive"
+    write_eval_bag(bag)
+    metrics, _ = evaluate_bag(str(bag), eval_config(), StateFollower())
+    policy = metrics["policy"]
+    assert policy["horizon_mae_hold_state"] == policy["horizon_mae"]
+    seeing, _ = evaluate_bag(str(bag), eval_config(), IndexPolicy())  # knows the future: 0.02 per step off
+    assert seeing["policy"]["horizon_mae_hold_state"] == policy["horizon_mae"]
+    assert seeing["policy"]["horizon_mae"]["steering"][:4] == pytest.approx([0.0, 0.02, 0.04, 0.06], abs=1e-6)

@@ -250,9 +250,14 @@ def score_replay(result) -> dict:
             out["policy"]["throttle_after_pauses"] = throttle_after_pauses(
                 tick_ns, chunk_ns, pred[:, names.index("throttle")], target[:, names.index("throttle")], acting)
         scored_chunks = [i for i, t0 in enumerate(result.chunk_t0_ns) if start is None or t0 >= start]
-        errors = chunk_horizon_errors([result.chunk_t0_ns[i] for i in scored_chunks],
-                                      [result.chunk_actions[i] for i in scored_chunks], result.dt, tick_ns, target)
+        t0s = [result.chunk_t0_ns[i] for i in scored_chunks]
+        errors = chunk_horizon_errors(t0s, [result.chunk_actions[i] for i in scored_chunks], result.dt, tick_ns, target)
         out["policy"]["horizon_mae"] = horizon_errors(errors, names) if errors.size else {}
+        # The camera-blind line along the same chunks: where in the chunk does the policy win or lose?
+        held_chunks = [np.broadcast_to(_state_before(tick_ns, t0, target), result.chunk_actions[i][:, : len(names)].shape)
+                       for i, t0 in zip(scored_chunks, t0s)]
+        errors = chunk_horizon_errors(t0s, held_chunks, result.dt, tick_ns, target)
+        out["policy"]["horizon_mae_hold_state"] = horizon_errors(errors, names) if errors.size else {}
         out["policy"]["largest_steering_errors"] = largest_errors(
             tick_ns[window], pred[window, steer], target[window, steer])
     if result.tick_target and window.any():
@@ -286,6 +291,14 @@ def _hold_state_per_chunk(tick_ns: np.ndarray, chunk_ns: np.ndarray, target: np.
     before = np.searchsorted(tick_ns, chunk_ns, side="left") - 1  # last command strictly before the frame
     fresh = (before >= 0) & (chunk_ns - tick_ns[np.maximum(before, 0)] <= STATE_TIMEOUT_NS)  # else neutral
     return np.where(fresh[:, None], target[np.maximum(before, 0)], 0.0)
+
+
+def _state_before(tick_ns: np.ndarray, t0: int, target: np.ndarray) -> np.ndarray:
+    """(A,) the teleop command just before frame time t0, zeros before any or after a pause (the state input)."""
+    before = int(np.searchsorted(tick_ns, t0, side="left")) - 1
+    if before < 0 or t0 - tick_ns[before] > STATE_TIMEOUT_NS:
+        return np.zeros(target.shape[1])
+    return target[before]
 
 
 BOOTSTRAP_BLOCK = 40  # ticks per resampled block (~2 s at 20 Hz: longer than a chunk, errors are autocorrelated)

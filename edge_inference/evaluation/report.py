@@ -81,10 +81,14 @@ def plot_horizon(metrics: dict, path: Path) -> bool:
     if not names:
         return False
     plt = _pyplot()
+    held = metrics["policy"].get("horizon_mae_hold_state") or {}
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    for name in names:
+    for i, name in enumerate(names):
         values = np.array([np.nan if v is None else v for v in horizon[name]])
-        ax.plot(np.arange(values.size), values, marker=".", label=name)
+        ax.plot(np.arange(values.size), values, marker=".", color=f"C{i}", label=name)
+        if name in held:
+            values = np.array([np.nan if v is None else v for v in held[name]])
+            ax.plot(np.arange(values.size), values, ls="--", color=f"C{i}", label=f"{name}, hold state")
     ax.set_xlabel("action index k in the chunk (time t0 + k*dt)")
     ax.set_ylabel("MAE vs teleop")
     ax.set_title("Error along the chunk horizon")
