@@ -55,8 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="ground truth: manual VehicleCommands (imports, teleop) or VehicleState in manual "
                         "mode (a rover drive steered by the RC transmitter)")
     p.add_argument("--holdout-tail", type=float, default=None, metavar="FRACTION",
-                   help="score only the last FRACTION of the bag's camera frames (time order): the tail "
-                        "`train-act --holdout-tail` held out")
+                   help="score the policy only on the last FRACTION of the bag's camera frames (time order): "
+                        "the tail `train-act --holdout-tail` held out (behavior windows are all scored)")
     p.add_argument("--no-camera-ablation", dest="camera_ablation", action="store_false",
                    help="skip the replay with shuffled camera frames (it doubles the policy's replay time)")
     p.add_argument("--out", required=True, type=Path, help="report folder")
