@@ -56,8 +56,12 @@ def plot_actions(result, path: Path, title: str) -> bool:
         return False
     plt = _pyplot()
     names = list(result.action_names)
-    t, pred, target = drive_time(np.asarray(result.tick_ns, dtype=np.int64),
-                                 np.stack(result.tick_pred), np.stack(result.tick_target))
+    tick_ns = np.asarray(result.tick_ns, dtype=np.int64)
+    start = getattr(result, "score_from_ns", None)
+    shown = tick_ns >= start if start is not None else np.ones(tick_ns.size, dtype=bool)  # the scored ticks
+    if not shown.any():
+        return False
+    t, pred, target = drive_time(tick_ns[shown], np.stack(result.tick_pred)[shown], np.stack(result.tick_target)[shown])
     fig, axes = plt.subplots(len(names), 1, figsize=(10, 2.6 * len(names)), sharex=True, squeeze=False)
     for i, name in enumerate(names):
         ax = axes[i, 0]
