@@ -160,6 +160,9 @@ def test_holdout_tail_is_the_same_frames_in_train_act_and_eval(tmp_path, capsys)
     assert cli_main(["train-act", "--data", str(bag), "--holdout-tail", "1.5", "--small", "--out",
                      str(tmp_path / "bad")]) == 2
     assert "fraction must be in (0, 1)" in capsys.readouterr().out
+    assert cli_main(["eval", "--bag", str(bag), "--model", "heuristic", "--holdout-tail", "1.5",
+                     "--out", str(tmp_path / "bad_report")]) == 2
+    assert "error: holdout tail fraction must be in (0, 1)" in capsys.readouterr().err
 
 
 def test_hold_state_error_along_the_chunk_is_the_camera_blind_policys(tmp_path):

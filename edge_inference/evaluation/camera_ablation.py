@@ -83,7 +83,7 @@ def camera_ablation(bag: str | Path, config, policy: Any, full_result, seed: int
     from edge_inference.evaluation.metrics import paired_difference, verdict
     from edge_inference.evaluation.replay import evaluate_bag
 
-    frames = frame_pool(bag, config.image_topic, config.score_from_ns, seed=seed)
+    frames = frame_pool(bag, config.image_topic, full_result.score_from_ns, seed=seed)
     metrics, result = evaluate_bag(str(bag), config, ShuffledFrames(policy, frames, seed))
     if not full_result.tick_pred or not result.tick_pred:
         return {}

@@ -61,7 +61,8 @@ class ReplayConfig:
     # "state" = VehicleState in MODE_MANUAL (a rover drive steered by the RC transmitter).
     teleop: str = "command"
     sim_latency_ms: float = 0.0  # simulated model latency: the chunk arrives this long after the frame
-    score_from_ns: int | None = None  # score only teleop ticks from this stamp on (a held-out tail)
+    holdout_tail: float | None = None  # score the policy only on this last fraction of the camera frames
+    score_from_ns: int | None = None  # ... i.e. on teleop ticks from this stamp on (resolve_holdout sets it)
     scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(mode="queue", max_action_age=0.5))
     window: WindowConfig = field(default_factory=lambda: WindowConfig(stride=25))
     smoother: SmootherConfig = field(default_factory=SmootherConfig)
@@ -391,6 +392,21 @@ def replay(messages: Iterable[BagMessage], config: ReplayConfig, policy: Any = N
     return replayer.finish()
 
 
+def resolve_holdout(bag: str | Path, config: ReplayConfig) -> ReplayConfig:
+    """The config with `score_from_ns` set to the first frame of its `holdout_tail` in this bag.
+
+    The same frames `train-act --holdout-tail` held out (`datasets/holdout.py`).
+    """
+    if config.holdout_tail is None or config.score_from_ns is not None:
+        return config
+    from dataclasses import replace
+
+    from edge_inference.datasets.holdout import frame_stamps, tail_split
+
+    start = tail_split(frame_stamps(bag, config.image_topic), config.holdout_tail, gap_s=0.0).start_ns
+    return replace(config, score_from_ns=start)
+
+
 def evaluate_bag(bag: str, config: ReplayConfig, policy: Any = None, behavior: Any = None,
                  run_info: dict | None = None) -> tuple[dict, ReplayResult]:
     """Read a bag (as far as readable), replay it, score it: (metrics dict, raw result).
@@ -400,6 +416,7 @@ def evaluate_bag(bag: str, config: ReplayConfig, policy: Any = None, behavior: A
     """
     from edge_inference.core.bag_io import ReadStats, read_bag
 
+    config = resolve_holdout(bag, config)
     stats = ReadStats()
     messages = read_bag(bag, topics=config.topics(), stats=stats)
     first = next(messages, None)  # opening the bag fills stats.topics

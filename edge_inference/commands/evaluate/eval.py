@@ -165,15 +165,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     compare_behavior = len({v[3] for v in variants}) > 1
-    score_from_ns = None
-    if args.holdout_tail is not None:
-        from edge_inference.datasets.holdout import frame_stamps, tail_split
-
-        try:
-            score_from_ns = tail_split(frame_stamps(args.bag), args.holdout_tail, gap_s=0.0).start_ns
-        except (BagError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
     labels, metrics_list, timings, results = [], [], [], []
     for pm, pb, bm, bb in variants:
         try:
@@ -186,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         window = WindowConfig(window_length=getattr(behavior, "window_length", 100),
                               sample_rate_hz=getattr(behavior, "sample_rate_hz", 50.0), stride=25)
         config = ReplayConfig(sim_latency_ms=args.sim_latency_ms, window=window, scheduler=scheduler,
-                              teleop=args.teleop, score_from_ns=score_from_ns)
+                              teleop=args.teleop, holdout_tail=args.holdout_tail)
         run_info = {"mode": args.mode, "model": pm or "none",
                     "backend": pb or getattr(policy, "backend_name", "default"),
                     "model_hash": getattr(policy, "model_hash", None),
