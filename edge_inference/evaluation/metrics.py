@@ -203,42 +203,67 @@ def chunk_horizon_errors(chunk_t0_ns: Sequence[int], chunk_actions: Sequence[np.
 
 
 def score_replay(result) -> dict:
-    """metrics.json body (minus run metadata) from a ReplayResult."""
+    """metrics.json body (minus run metadata) from a ReplayResult.
+
+    With `result.score_from_ns` set (a held-out tail), only teleop ticks and chunks from
+    then on are scored; the ticks before it still serve as the state input's history.
+    """
     out: dict = {}
     names = list(result.action_names) or ["steering", "throttle"]
+    tick_ns = np.asarray(result.tick_ns, dtype=np.int64)
+    start = getattr(result, "score_from_ns", None)
+    window = tick_ns >= start if start is not None else np.ones(tick_ns.size, dtype=bool)
     if result.tick_pred:
         pred = np.stack(result.tick_pred)[:, : len(names)]  # (N, A), NaN = neutral
         target = np.stack(result.tick_target)[:, : len(names)]
-        acting = np.isfinite(pred).all(axis=1)
+        chunk_ns = np.asarray(result.tick_chunk_ns, dtype=np.int64)
+        acting = np.isfinite(pred).all(axis=1) & window
         steer = names.index("steering") if "steering" in names else 0
+        held = _hold_state_per_chunk(tick_ns, chunk_ns, target)
         out["policy"] = {
-            "teleop_samples": int(len(pred)),
+            "teleop_samples": int(window.sum()),
             "scored_samples": int(acting.sum()),
             "neutral_samples": {k: int(v) for k, v in sorted(result.neutral_reasons.items())},
-            "chunks": len(result.chunk_actions),
+            "chunks": int(sum(1 for t0 in result.chunk_t0_ns if start is None or t0 >= start)),
             "dt_s": _f(result.dt),
             "state_source": result.state_source,
             "per_dimension": regression_metrics(pred[acting], target[acting], names),
             "baseline_constant_mean": constant_baseline(target[acting], names),
             "baseline_hold_previous": _hold_previous(target, acting, names),
-            "baseline_hold_state_per_chunk": _hold_state_per_chunk(
-                np.asarray(result.tick_ns, dtype=np.int64), np.asarray(result.tick_chunk_ns, dtype=np.int64),
-                target, acting, names),
+            "baseline_hold_state_per_chunk": regression_metrics(held[acting], target[acting], names)
+            if held is not None and acting.any() else {},
             "steering_sign_agreement": sign_agreement(pred[acting, steer], target[acting, steer]),
             "baseline_sign_agreement_constant_mean": sign_agreement(
                 np.full(int(acting.sum()), target[acting, steer].mean() if acting.any() else 0.0),
                 target[acting, steer]),
         }
+        if start is not None:
+            out["policy"]["scored_from_ns"] = int(start)
         base = out["policy"]["baseline_constant_mean"].get(names[steer], {}).get("mae")
         mae = out["policy"]["per_dimension"][names[steer]]["mae"]
         out["policy"]["steering_mae_vs_constant_mean"] = _f(mae / base) if mae is not None and base else None
-        errors = chunk_horizon_errors(result.chunk_t0_ns, result.chunk_actions, result.dt,
-                                      np.asarray(result.tick_ns, dtype=np.int64), target)
+        baselines = {"constant mean": np.broadcast_to(target[acting, steer].mean() if acting.any() else 0.0,
+                                                      (int(acting.sum()),))}
+        if held is not None:
+            baselines["hold state per chunk"] = held[acting, steer]
+        out["policy"]["versus_strongest_baseline"] = versus_strongest_baseline(
+            pred[acting, steer], target[acting, steer], baselines)
+        if "throttle" in names:
+            out["policy"]["throttle_after_pauses"] = throttle_after_pauses(
+                tick_ns, chunk_ns, pred[:, names.index("throttle")], target[:, names.index("throttle")], acting)
+        scored_chunks = [i for i, t0 in enumerate(result.chunk_t0_ns) if start is None or t0 >= start]
+        t0s = [result.chunk_t0_ns[i] for i in scored_chunks]
+        errors = chunk_horizon_errors(t0s, [result.chunk_actions[i] for i in scored_chunks], result.dt, tick_ns, target)
         out["policy"]["horizon_mae"] = horizon_errors(errors, names) if errors.size else {}
+        # The camera-blind line along the same chunks: where in the chunk does the policy win or lose?
+        held_chunks = [np.broadcast_to(_state_before(tick_ns, t0, target), result.chunk_actions[i][:, : len(names)].shape)
+                       for i, t0 in zip(scored_chunks, t0s)]
+        errors = chunk_horizon_errors(t0s, held_chunks, result.dt, tick_ns, target)
+        out["policy"]["horizon_mae_hold_state"] = horizon_errors(errors, names) if errors.size else {}
         out["policy"]["largest_steering_errors"] = largest_errors(
-            np.asarray(result.tick_ns, dtype=np.int64), pred[:, steer], target[:, steer])
-    if result.tick_target:
-        out["drive"] = drive_summary(np.asarray(result.tick_ns, dtype=np.int64), np.stack(result.tick_target))
+            tick_ns[window], pred[window, steer], target[window, steer])
+    if result.tick_target and window.any():
+        out["drive"] = drive_summary(tick_ns[window], np.stack(result.tick_target)[window])
     if result.y_pred:
         y_true = np.asarray(result.y_true)
         y_pred = np.asarray(result.y_pred)
@@ -258,20 +283,124 @@ def score_replay(result) -> dict:
     return out
 
 
-def _hold_state_per_chunk(tick_ns: np.ndarray, chunk_ns: np.ndarray, target: np.ndarray, acting: np.ndarray,
-                          names: Sequence[str]) -> dict:
+def _hold_state_per_chunk(tick_ns: np.ndarray, chunk_ns: np.ndarray, target: np.ndarray) -> np.ndarray | None:
     """A vision-free policy under the same scheduling: repeat the state input for the whole chunk.
 
-    For each scored tick, the teleop command just before the frame its chunk came
+    (N, A): for each tick, the teleop command just before the frame its chunk came
     from (what the state input said then; zeros before any command and after a pause,
-    as in the replay).
+    as in the replay). Only meaningful where the policy acted (chunk_ns > 0).
     """
-    if chunk_ns.size != tick_ns.size or not acting.any():
-        return {}
+    if chunk_ns.size != tick_ns.size or not tick_ns.size:
+        return None
     before = np.searchsorted(tick_ns, chunk_ns, side="left") - 1  # last command strictly before the frame
     fresh = (before >= 0) & (chunk_ns - tick_ns[np.maximum(before, 0)] <= STATE_TIMEOUT_NS)  # else neutral
-    held = np.where(fresh[:, None], target[np.maximum(before, 0)], 0.0)
-    return regression_metrics(held[acting], target[acting], names)
+    return np.where(fresh[:, None], target[np.maximum(before, 0)], 0.0)
+
+
+def _state_before(tick_ns: np.ndarray, t0: int, target: np.ndarray) -> np.ndarray:
+    """(A,) the teleop command just before frame time t0, zeros before any or after a pause (the state input)."""
+    before = int(np.searchsorted(tick_ns, t0, side="left")) - 1
+    if before < 0 or t0 - tick_ns[before] > STATE_TIMEOUT_NS:
+        return np.zeros(target.shape[1])
+    return target[before]
+
+
+BOOTSTRAP_BLOCK = 40  # ticks per resampled block (~2 s at 20 Hz: longer than a chunk, errors are autocorrelated)
+BOOTSTRAP_SAMPLES = 1000
+
+
+def paired_difference(err_a: np.ndarray, err_b: np.ndarray, block: int = BOOTSTRAP_BLOCK,
+                      samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> dict:
+    """mean(err_a - err_b) over the same ticks, with a 95% moving-block bootstrap interval.
+
+    Why blocks: consecutive ticks share a chunk and a curve, so their errors are not
+    independent; resampling ~2 s blocks keeps that dependence and gives an honest interval.
+    Seeded: the same inputs give the same interval.
+    """
+    d = np.asarray(err_a, dtype=np.float64) - np.asarray(err_b, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return {"n": 0, "mean_diff": None, "ci95": [None, None]}
+    block = max(1, min(block, d.size))
+    starts = np.random.default_rng(seed).integers(0, d.size - block + 1, size=(samples, -(-d.size // block)))
+    means = d[(starts[..., None] + np.arange(block)).reshape(samples, -1)[:, : d.size]].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return {"n": int(d.size), "mean_diff": _f(d.mean()), "ci95": [_f(lo), _f(hi)], "block_ticks": int(block)}
+
+
+MIN_EFFECT = 0.02  # a difference below 2% of the reference MAE is negligible, however certain
+
+
+def verdict(diff: dict, reference_mae: float | None = None) -> str:
+    """'lower' / 'higher' when the 95% interval of a paired difference excludes 0, else 'within noise';
+    'negligible' when it excludes 0 but the mean is below MIN_EFFECT x reference_mae.
+
+    Why both: with thousands of ticks a tiny, useless difference is still "significant".
+    """
+    lo, hi = diff.get("ci95", [None, None])
+    if lo is None or hi is None:
+        return "not measured"
+    if lo <= 0 <= hi:
+        return "within noise"
+    if reference_mae is not None and abs(diff["mean_diff"]) < MIN_EFFECT * reference_mae:
+        return "negligible"
+    return "lower" if hi < 0 else "higher"
+
+
+def versus_strongest_baseline(pred: np.ndarray, target: np.ndarray, baselines: dict[str, np.ndarray]) -> dict:
+    """Steering against the camera-blind baseline with the lowest MAE on the same ticks.
+
+    The headline of the report: a policy has to beat the strongest baseline, not the
+    constant mean (which any state-following policy beats on this kind of teleop).
+    """
+    err = np.abs(np.asarray(pred, dtype=np.float64) - target)
+    if err.size == 0 or not baselines:
+        return {}
+    maes = {name: float(np.abs(np.asarray(b, dtype=np.float64) - target).mean()) for name, b in baselines.items()}
+    best = min(maes, key=lambda k: (maes[k], k))
+    diff = paired_difference(err, np.abs(np.asarray(baselines[best], dtype=np.float64) - target))
+    outcome = {"lower": "beats", "higher": "loses to", "within noise": "ties with",
+               "negligible": "ties with"}[verdict(diff, maes[best])]
+    return {"policy_mae": _f(err.mean()), "baselines_mae": {k: _f(v) for k, v in sorted(maes.items())},
+            "strongest": best, "strongest_mae": _f(maes[best]), "policy_minus_strongest": diff,
+            "outcome": outcome}
+
+
+def throttle_after_pauses(tick_ns: np.ndarray, chunk_ns: np.ndarray, pred: np.ndarray, target: np.ndarray,
+                          scored: np.ndarray, deadband: float = SIGN_DEADBAND) -> dict:
+    """Throttle of the first chunk executed after the drive's start and each pause vs the teleop's.
+
+    Why: the state input is reset to neutral after a pause, and a policy that learned
+    "state 0 -> brake" reverses there while the teleop drives on. Per such chunk, the
+    sign of its mean executed throttle is compared with the teleop's over the same ticks
+    (|x| <= deadband counts as 0): `disagree` = different signs, `reversed` = opposite signs.
+    """
+    tick_ns = np.asarray(tick_ns, dtype=np.int64)
+    breaks = np.flatnonzero(np.diff(tick_ns) > STATE_TIMEOUT_NS) + 1
+    bounds = np.r_[0, breaks, tick_ns.size]
+    executed, teleop = [], []
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        idx = np.flatnonzero(scored[s:e]) + s
+        if idx.size == 0:
+            continue
+        first = idx[chunk_ns[idx] == chunk_ns[idx[0]]]  # the ticks executing the segment's first chunk
+        executed.append(float(np.mean(pred[first])))
+        teleop.append(float(np.mean(target[first])))
+    if not executed:
+        return {"chunks": 0}
+    ex, tel = np.asarray(executed), np.asarray(teleop)
+
+    def sign(x: np.ndarray) -> np.ndarray:
+        return np.where(np.abs(x) <= deadband, 0, np.sign(x))
+
+    disagree = sign(ex) != sign(tel)
+    reversed_ = sign(ex) * sign(tel) < 0
+    return {"chunks": int(ex.size), "disagree": int(disagree.sum()), "disagree_fraction": _f(disagree.mean()),
+            "reversed": int(reversed_.sum()), "reversed_fraction": _f(reversed_.mean()),
+            "policy_throttle_mean": _f(ex.mean()), "policy_throttle_min": _f(ex.min()),
+            "teleop_throttle_mean": _f(tel.mean()),
+            "negative_throttle_ticks_policy": _f((pred[scored] < -deadband).mean()) if scored.any() else None,
+            "negative_throttle_ticks_teleop": _f((target[scored] < -deadband).mean()) if scored.any() else None}
 
 
 def _hold_previous(target: np.ndarray, acting: np.ndarray, names: Sequence[str]) -> dict:

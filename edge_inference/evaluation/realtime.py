@@ -82,10 +82,11 @@ def evaluate_bag_realtime(bag: str, config: ReplayConfig, policy: Any = None, be
     import rclpy
 
     from edge_inference.core.bag_io import ReadStats, make_typestore, read_bag
-    from edge_inference.evaluation.replay import finish_metrics
+    from edge_inference.evaluation.replay import finish_metrics, resolve_holdout
 
     if not rate > 0:
         raise ValueError(f"--rate must be > 0, got {rate}")
+    config = resolve_holdout(bag, config)
     store = make_typestore()
     stats = ReadStats()
     messages = read_bag(bag, stats=stats)

@@ -64,6 +64,8 @@ class ReplayConfig:
     # "state" = VehicleState in MODE_MANUAL (a rover drive steered by the RC transmitter).
     teleop: str = "command"
     sim_latency_ms: float = 0.0  # simulated model latency: the chunk arrives this long after the frame
+    holdout_tail: float | None = None  # score the policy only on this last fraction of the camera frames
+    score_from_ns: int | None = None  # ... i.e. on teleop ticks from this stamp on (resolve_holdout sets it)
     scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(mode="queue", max_action_age=0.5))
     window: WindowConfig = field(default_factory=lambda: WindowConfig(stride=25))
     smoother: SmootherConfig = field(default_factory=SmootherConfig)
@@ -114,6 +116,7 @@ class ReplayResult:
     recorded_latency_ms: dict[str, list[float]] = field(default_factory=dict)  # from the bag
     wall_latency_ms: dict[str, list[float]] = field(default_factory=dict)  # measured here
     state_source: str = ""
+    score_from_ns: int | None = None  # ticks before it are replayed (state history) but not scored
     codebook_size: int | None = None  # FSQ: product of the levels
     first_ns: int | None = None
     last_ns: int | None = None
@@ -136,7 +139,7 @@ class Replayer:
         self.policy = policy
         self.behavior = behavior
         self.clock = clock
-        self.result = ReplayResult()
+        self.result = ReplayResult(score_from_ns=config.score_from_ns)
         bag_topics = set(bag_topics)
         self._use_state_topic = config.state_topic in bag_topics
         self.result.state_source = config.state_topic if self._use_state_topic else (
@@ -306,7 +309,8 @@ class Replayer:
             self._flush_pending(t)
             action = self.scheduler.action_at(t)
             pred = np.full(len(target), np.nan) if action.is_neutral else np.asarray(action.values, np.float64)
-            if action.is_neutral:
+            start = self.config.score_from_ns
+            if action.is_neutral and (start is None or t >= start):
                 self.result.neutral_reasons[action.reason] += 1
             self.result.tick_ns.append(t)
             self.result.tick_pred.append(pred[: len(target)])
@@ -401,6 +405,21 @@ def replay(messages: Iterable[BagMessage], config: ReplayConfig, policy: Any = N
     return replayer.finish()
 
 
+def resolve_holdout(bag: str | Path, config: ReplayConfig) -> ReplayConfig:
+    """The config with `score_from_ns` set to the first frame of its `holdout_tail` in this bag.
+
+    The same frames `train-act --holdout-tail` held out (`datasets/holdout.py`).
+    """
+    if config.holdout_tail is None or config.score_from_ns is not None:
+        return config
+    from dataclasses import replace
+
+    from edge_inference.datasets.holdout import frame_stamps, tail_split
+
+    start = tail_split(frame_stamps(bag, config.image_topic), config.holdout_tail, gap_s=0.0).start_ns
+    return replace(config, score_from_ns=start)
+
+
 def evaluate_bag(bag: str, config: ReplayConfig, policy: Any = None, behavior: Any = None,
                  run_info: dict | None = None) -> tuple[dict, ReplayResult]:
     """Read a bag (as far as readable), replay it, score it: (metrics dict, raw result).
@@ -410,6 +429,7 @@ def evaluate_bag(bag: str, config: ReplayConfig, policy: Any = None, behavior: A
     """
     from edge_inference.core.bag_io import ReadStats, read_bag
 
+    config = resolve_holdout(bag, config)
     stats = ReadStats()
     messages = read_bag(bag, topics=config.topics(), stats=stats)
     first = next(messages, None)  # opening the bag fills stats.topics
@@ -424,7 +444,7 @@ def evaluate_bag(bag: str, config: ReplayConfig, policy: Any = None, behavior: A
 
 def finish_metrics(bag: str, config: ReplayConfig, stats, result: ReplayResult, run_info: dict | None) -> dict:
     """Score a finished replay and add the bag/run sections; ValueError when nothing was scorable."""
-    from edge_inference.evaluation.metrics import score_replay
+    from edge_inference.evaluation.metrics import drive_time_s, score_replay
 
     if not result.tick_target and not result.window_ns:
         hints = [f"{k}: {v}" for k, v in sorted(result.activity.items()) if "not" in k]  # e.g. no teleop
@@ -438,6 +458,8 @@ def finish_metrics(bag: str, config: ReplayConfig, stats, result: ReplayResult, 
     folder = str(Path(bag).resolve().parent) + "/"
     bag_info["warnings"] = [w.replace(folder, "").replace(str(Path(bag).parent) + "/", "") for w in stats.warnings]
     bag_info["duration_s"] = round(duration, 3)
+    if result.tick_ns:  # next to the span: how much of it is driving (pauses > DRIVE_GAP_S cut out)
+        bag_info["driving_time_s"] = round(float(drive_time_s(np.asarray(result.tick_ns, np.int64))[-1]), 3)
     metrics["bag"] = bag_info
     metrics["run"] = {"bag": Path(bag).name, "sim_latency_ms": config.sim_latency_ms,
                       "scheduler_mode": config.scheduler.mode, **(run_info or {})}

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edge_inference.evaluation.metrics import DRIVE_GAP_S, drive_time_s, latency_summary
+from edge_inference.evaluation.metrics import DRIVE_GAP_S, MIN_EFFECT, drive_time_s, latency_summary
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -56,8 +56,12 @@ def plot_actions(result, path: Path, title: str) -> bool:
         return False
     plt = _pyplot()
     names = list(result.action_names)
-    t, pred, target = drive_time(np.asarray(result.tick_ns, dtype=np.int64),
-                                 np.stack(result.tick_pred), np.stack(result.tick_target))
+    tick_ns = np.asarray(result.tick_ns, dtype=np.int64)
+    start = getattr(result, "score_from_ns", None)
+    shown = tick_ns >= start if start is not None else np.ones(tick_ns.size, dtype=bool)  # the scored ticks
+    if not shown.any():
+        return False
+    t, pred, target = drive_time(tick_ns[shown], np.stack(result.tick_pred)[shown], np.stack(result.tick_target)[shown])
     fig, axes = plt.subplots(len(names), 1, figsize=(10, 2.6 * len(names)), sharex=True, squeeze=False)
     for i, name in enumerate(names):
         ax = axes[i, 0]
@@ -81,10 +85,14 @@ def plot_horizon(metrics: dict, path: Path) -> bool:
     if not names:
         return False
     plt = _pyplot()
+    held = metrics["policy"].get("horizon_mae_hold_state") or {}
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    for name in names:
+    for i, name in enumerate(names):
         values = np.array([np.nan if v is None else v for v in horizon[name]])
-        ax.plot(np.arange(values.size), values, marker=".", label=name)
+        ax.plot(np.arange(values.size), values, marker=".", color=f"C{i}", label=name)
+        if name in held:
+            values = np.array([np.nan if v is None else v for v in held[name]])
+            ax.plot(np.arange(values.size), values, ls="--", color=f"C{i}", label=f"{name}, hold state")
     ax.set_xlabel("action index k in the chunk (time t0 + k*dt)")
     ax.set_ylabel("MAE vs teleop")
     ax.set_title("Error along the chunk horizon")
@@ -154,6 +162,54 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
 
 
+def _interval(diff: dict) -> str:
+    lo, hi = diff.get("ci95", [None, None])
+    return "n/a" if lo is None else f"{diff['mean_diff']:+.3f}, 95% interval [{lo:+.3f}, {hi:+.3f}]"
+
+
+def verdict_lines(policy: dict | None) -> list[str]:
+    """The report's headline: the policy against its strongest camera-blind baseline and without its camera."""
+    versus = (policy or {}).get("versus_strongest_baseline") or {}
+    if not versus:
+        return []
+    outcome = versus["outcome"]
+    baselines = ", ".join(f"{k} {_fmt(v)}" for k, v in versus["baselines_mae"].items())
+    hold_previous = policy.get("baseline_hold_previous", {}).get("steering", {}).get("mae")
+    said = outcome.upper() if outcome != "ties with" else f"TIES WITH (within noise or under {MIN_EFFECT:.0%} apart)"
+    lines = ["", "## Verdict", "",
+             f"- **The policy {said} the strongest camera-blind baseline, {versus['strongest']}**: steering MAE "
+             f"{_fmt(versus['policy_mae'])} vs {_fmt(versus['strongest_mae'])} (camera-blind baselines: {baselines}); "
+             f"policy − baseline {_interval(versus['policy_minus_strongest'])} (moving-block bootstrap over "
+             f"{versus['policy_minus_strongest'].get('block_ticks', 0)}-tick blocks)."
+             + ("" if hold_previous is None else
+                f" Not counted: hold-previous {_fmt(hold_previous)}, which reads the teleop at every tick.")]
+    ablation = policy.get("camera_ablation") or {}
+    if ablation:
+        camera = ablation["camera"]
+        plain = {"matters": "**the camera matters**: without it the policy steers measurably worse",
+                 "does not measurably matter": "**the camera does not measurably matter**: the difference is "
+                                               "within noise, so this policy drives by its state input",
+                 "hurts": "**the policy steers better with shuffled frames than with the real ones**: its use "
+                          "of the camera hurts",
+                 "barely matters": f"**the camera barely matters**: the difference is real but under "
+                                   f"{MIN_EFFECT:.0%} of the policy's error, so it drives almost entirely by its "
+                                   f"state input"}.get(camera, f"camera {camera}")
+        abl = ablation["per_dimension"].get("steering", {}).get("mae")
+        lines.append(f"- Camera ablation ({ablation['replacement']}): steering MAE {_fmt(abl)}, ablated − full "
+                     f"{_interval(ablation['ablated_minus_full_steering_mae'])}: {plain}.")
+    pauses = policy.get("throttle_after_pauses") or {}
+    if pauses.get("chunks"):
+        lines.append(f"- Throttle in the first chunk after the start and each pause (state input reset to "
+                     f"neutral): sign differs from the teleop's in {pauses['disagree']} of {pauses['chunks']} "
+                     f"({_pct(pauses['disagree_fraction'])}), reversed in {pauses['reversed']} "
+                     f"({_pct(pauses['reversed_fraction'])}); mean executed {_fmt(pauses['policy_throttle_mean'], 2)} "
+                     f"(min {_fmt(pauses['policy_throttle_min'], 2)}) vs teleop "
+                     f"{_fmt(pauses['teleop_throttle_mean'], 2)}. Negative throttle on "
+                     f"{_pct(pauses['negative_throttle_ticks_policy'])} of the policy's ticks, "
+                     f"{_pct(pauses['negative_throttle_ticks_teleop'])} of the teleop's.")
+    return lines
+
+
 def markdown(metrics: dict, timing: dict, plots: list[str]) -> str:
     run = metrics["run"]
     bag = metrics["bag"]
@@ -163,10 +219,17 @@ def markdown(metrics: dict, timing: dict, plots: list[str]) -> str:
     else:
         backend = run.get("backend", "default backend")
     lines = [f"# Evaluation of `{model}` ({backend}) on `{Path(run['bag']).name}`", ""]
+    driving = bag.get("driving_time_s")
     lines += [f"- Mode: {run.get('mode', 'fast')}, simulated model latency {run['sim_latency_ms']} ms, "
               f"chunk execution `{run['scheduler_mode']}`.",
-              f"- Bag: {bag['storage']}, {bag['messages_read']} messages read, "
-              f"{bag['duration_s']} s of data."]
+              f"- Bag: {bag['storage']}, {bag['messages_read']} messages read, {bag['duration_s']} s from "
+              f"first to last message" + ("" if driving is None else
+                                          f", of which {_fmt(float(driving), 1)} s driving (teleop commands, "
+                                          f"pauses > {DRIVE_GAP_S:g} s cut out)") + "."]
+    if run.get("holdout_tail") is not None:
+        lines.append(f"- Scored: only the held-out tail, the last {run['holdout_tail']:g} of the bag's camera frames "
+                     f"(`--holdout-tail`); the teleop before it only feeds the state input.")
+    lines += verdict_lines(metrics.get("policy"))
     if bag["salvaged"] or bag["truncated"]:
         lines.append("- **The bag is damaged**: evaluated as far as it was readable "
                      f"(salvaged={bag['salvaged']}, truncated={bag['truncated']}).")
@@ -198,12 +261,20 @@ def markdown(metrics: dict, timing: dict, plots: list[str]) -> str:
             h = policy["baseline_hold_previous"].get(name, {})
             lines.append(f"| {name} | {_fmt(d['mae'])} | {_fmt(d['rmse'])} | {_fmt(d['normalized_mae'])} | "
                          f"{_fmt(d['bias'])} | {_fmt(b.get('mae'))} | {_fmt(c.get('mae'))} | {_fmt(h.get('mae'))} |")
+        ablation = policy.get("camera_ablation") or {}
+        for name in names if ablation else []:
+            d = ablation["per_dimension"].get(name, {})
+            lines.append(f"| {name}, camera ablated | {_fmt(d.get('mae'))} | {_fmt(d.get('rmse'))} | "
+                         f"{_fmt(d.get('normalized_mae'))} | {_fmt(d.get('bias'))} | | | |")
         lines += ["", "Baselines: constant mean of this drive's teleop; hold-state-per-chunk repeats the state "
                       "input for each chunk under the same scheduling (a policy that ignores the camera); "
                       "hold-previous repeats the previous teleop command at every tick (an upper bound on "
-                      "what the state alone can give)."]
-        lines += ["", f"Steering MAE / constant-mean MAE: **{_fmt(policy['steering_mae_vs_constant_mean'])}** "
-                      f"(goal ≤ 0.70). Steering sign agreement: {_fmt(policy['steering_sign_agreement'])} "
+                      "what the state alone can give, not a policy: a chunked policy does not read the teleop "
+                      "at every tick)."
+                  + (f" Camera ablated: the same policy with {ablation['replacement']}." if ablation else "")]
+        lines += ["", f"Steering MAE / constant-mean MAE: {_fmt(policy['steering_mae_vs_constant_mean'])} "
+                      f"(goal ≤ 0.70; the constant mean is the weakest baseline, see the verdict above). "
+                      f"Steering sign agreement: {_fmt(policy['steering_sign_agreement'])} "
                       f"(constant mean: {_fmt(policy['baseline_sign_agreement_constant_mean'])})."]
         worst = policy.get("largest_steering_errors") or []
         if worst:
@@ -296,6 +367,12 @@ def comparison_markdown(labels: Sequence[str], metrics_list: Sequence[dict], tim
         add(f"{dim} MAE", lambda m, t, d=dim: m["policy"]["per_dimension"][d]["mae"])
         add(f"{dim} RMSE", lambda m, t, d=dim: m["policy"]["per_dimension"][d]["rmse"])
     add("steering MAE / constant mean", lambda m, t: m["policy"]["steering_mae_vs_constant_mean"])
+    add("strongest camera-blind baseline", lambda m, t: m["policy"]["versus_strongest_baseline"]["strongest"])
+    add("its steering MAE", lambda m, t: m["policy"]["versus_strongest_baseline"]["strongest_mae"])
+    add("vs strongest baseline", lambda m, t: m["policy"]["versus_strongest_baseline"]["outcome"])
+    add("steering MAE, camera ablated", lambda m, t: m["policy"]["camera_ablation"]["per_dimension"]["steering"]["mae"])
+    add("camera", lambda m, t: m["policy"]["camera_ablation"]["camera"])
+    add("post-pause chunks with reversed throttle", lambda m, t: m["policy"]["throttle_after_pauses"]["reversed"])
     add("steering sign agreement", lambda m, t: m["policy"]["steering_sign_agreement"])
     add("scored samples", lambda m, t: m["policy"]["scored_samples"])
     add("behavior accuracy", lambda m, t: m["behavior"]["accuracy"])

@@ -9,6 +9,11 @@ at its own pace with /clock (plus the policy's chunks and commands under
 
 Several --model or --backend values evaluate each combination on the same bag
 and add comparison.md, a side-by-side table (e.g. fp32 vs int8, cpu vs npu).
+
+Every policy is also replayed with its camera frames shuffled (the camera ablation,
+--no-camera-ablation skips it), and the report says whether it beats the strongest
+camera-blind baseline. --holdout-tail F scores only the last F of the bag's frames,
+the tail `train-act --holdout-tail F` held out.
 """
 
 from __future__ import annotations
@@ -53,6 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--teleop", choices=("command", "state"), default="command",
                    help="ground truth: manual VehicleCommands (imports, teleop) or VehicleState in manual "
                         "mode (a rover drive steered by the RC transmitter)")
+    p.add_argument("--holdout-tail", type=float, default=None, metavar="FRACTION",
+                   help="score the policy only on the last FRACTION of the bag's camera frames (time order): "
+                        "the tail `train-act --holdout-tail` held out (behavior windows are all scored)")
+    p.add_argument("--no-camera-ablation", dest="camera_ablation", action="store_false",
+                   help="skip the replay with shuffled camera frames (it doubles the policy's replay time)")
     p.add_argument("--out", required=True, type=Path, help="report folder")
     p.set_defaults(func=run)
 
@@ -178,12 +188,12 @@ def _evaluate(args: argparse.Namespace, variants, loaded, stage: Staging) -> Non
         window = WindowConfig(window_length=getattr(behavior, "window_length", 100),
                               sample_rate_hz=getattr(behavior, "sample_rate_hz", 50.0), stride=25)
         config = ReplayConfig(sim_latency_ms=args.sim_latency_ms, window=window, scheduler=scheduler,
-                              teleop=args.teleop)
+                              teleop=args.teleop, holdout_tail=args.holdout_tail)
         run_info = {"mode": args.mode, "model": pm or "none",
                     "backend": pb or getattr(policy, "backend_name", "default"),
                     "model_hash": getattr(policy, "model_hash", None),
                     "behavior_model": bm, "behavior_backend": bb or getattr(behavior, "backend_name", None),
-                    "behavior_hash": getattr(behavior, "model_hash", None)}
+                    "behavior_hash": getattr(behavior, "model_hash", None), "holdout_tail": args.holdout_tail}
         label = _variant_label(pm, pb, bm, bb, compare_behavior)
         out_dir = stage.dir if len(variants) == 1 else stage.path(label)
         if args.mode == "realtime":
@@ -193,6 +203,10 @@ def _evaluate(args: argparse.Namespace, variants, loaded, stage: Staging) -> Non
         else:
             metrics, result = evaluate_bag(args.bag, config, policy, behavior, run_info)
         _check_scored(label, metrics, policy is not None, behavior is not None)
+        if policy is not None and args.camera_ablation and "policy" in metrics:
+            from edge_inference.evaluation.camera_ablation import camera_ablation
+
+            metrics["policy"]["camera_ablation"] = camera_ablation(args.bag, config, policy, result)
         write_report(out_dir, metrics, result, f"{label} on {Path(args.bag).name}")
         timings.append(json.loads((out_dir / "timing.json").read_text()))
         labels.append(label)
@@ -227,6 +241,14 @@ def _print_summary(label: str, metrics: dict, out_dir: Path) -> None:
         print(f"{label}: steering MAE {steer.get('mae')} (constant mean "
               f"{policy['baseline_constant_mean'].get('steering', {}).get('mae')}), "
               f"ratio {policy['steering_mae_vs_constant_mean']}, {policy['scored_samples']} samples")
+        versus = policy.get("versus_strongest_baseline") or {}
+        if versus:
+            print(f"{label}: {versus['outcome']} the strongest camera-blind baseline ({versus['strongest']}, "
+                  f"steering MAE {versus['strongest_mae']})")
+        ablation = policy.get("camera_ablation") or {}
+        if ablation:
+            print(f"{label}: shuffled camera frames: steering MAE "
+                  f"{ablation['per_dimension'].get('steering', {}).get('mae')}; the camera {ablation['camera']}")
     behavior = metrics.get("behavior")
     if behavior and "accuracy" in behavior:
         print(f"{label}: behavior accuracy {behavior['accuracy']}, macro-F1 {behavior['macro_f1']}")

@@ -6,7 +6,9 @@ or LeRobotDataset v3.0 folders (``export-dataset`` output; one camera, state/act
 The state input is what the car applied when the frame was taken (see
 ``models/act/dataset.py``). ``--eval-data`` scores the trained policy on an unseen drive
 (first action of each chunk vs the command; constant-mean and hold-previous baselines)
-and writes ``metrics.json``.
+and writes ``metrics.json``. ``--holdout-tail F --gap-s S`` holds out the last F of the
+last ``--data`` source (by time) and the S seconds before it; without ``--eval-data`` that
+tail is what gets scored, and ``eval --holdout-tail F`` scores the same frames of its bag.
 
 Output (``--out``): config.json, model.safetensors, policy_{pre,post}processor.json +
 stats (LeRobot v0.4), edge_inference.json (action names, fps, data, training history),
@@ -18,7 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
-from edge_inference.commands.arg_types import fraction, positive_float, positive_int
+from edge_inference.commands.arg_types import fraction, non_negative_float, positive_float, positive_int
 from edge_inference.core.errors import UsageError
 from edge_inference.core.files import Staging
 
@@ -56,6 +58,10 @@ def register(subparsers) -> None:
                    help="augment: mirror half the frames and negate steering (+steering = left)")
     p.add_argument("--no-state", dest="use_state", action="store_false",
                    help="image-only policy (the state input is ignored): what the camera alone contributes")
+    p.add_argument("--holdout-tail", type=fraction, default=None, metavar="FRACTION",
+                   help="hold out the last FRACTION of the last --data source's frames (time order) from training")
+    p.add_argument("--gap-s", type=non_negative_float, default=None,
+                   help="with --holdout-tail: also drop the S seconds before the tail from training (default 10)")
     p.add_argument("--limit", type=positive_int, default=None,
                    help="use only the first N frames of each source, --eval-data too (tests)")
     p.add_argument("--max-steps", type=positive_int, default=None, help="stop after N optimizer steps (tests)")
@@ -72,7 +78,6 @@ def run(args) -> int:
 
     from edge_inference.models.act.checkpoint import load_act, save_act
     from edge_inference.models.act.configuration_act import ACTConfig
-    from edge_inference.models.act.dataset import load_any
     from edge_inference.models.act.training import TrainConfig, train_act
 
     if args.threads:
@@ -83,8 +88,8 @@ def run(args) -> int:
                 continue
             setattr(args, key, value)
     image_size = tuple(args.image_size) if args.image_size else None
-    data = load_any(args.data, image_size, args.fit, args.limit)
     try:
+        data, held_out, split = _load_training_data(args, image_size)
         config = ACTConfig(image_size=data.images.shape[1:3], state_dim=data.states.shape[1],
                            action_dim=data.actions.shape[1], action_names=data.action_names, fps=data.fps,
                            chunk_size=args.chunk_size, n_action_steps=args.n_action_steps or args.chunk_size,
@@ -105,12 +110,18 @@ def run(args) -> int:
     out = Path(args.out)
     provenance = {"data": [str(d) for d in args.data], "frames": len(data), "image_fit": args.fit,
                   "training": {k: v for k, v in vars(train).items()} | {"history": history}}
+    if split is not None:
+        provenance["holdout"] = {"source": str(args.data[-1]), "test_frames": len(held_out), **split.to_dict()}
     with Staging(out) as stage:  # the previous checkpoint in --out stays until this one has loaded back
         save_act(model, config, stats, stage.dir, extra_metadata=provenance)
         module, _, _ = load_act(stage.dir)  # what the robot will load: checks the saved files too
         _write_calibration(data, stage.path("calibration.npz"))
-        if args.eval_data:
-            metrics = evaluate_drive(module, config, args.eval_data, args.fit, args.limit)
+        if args.eval_data or held_out is not None:
+            if args.eval_data:
+                metrics = evaluate_drive(module, config, args.eval_data, args.fit, args.limit)
+            else:
+                metrics = evaluate_demos(module, config, held_out)
+                metrics["data"] = [f"{args.data[-1]} (held-out tail {args.holdout_tail:g})"]
             stage.path("metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
             _print_metrics(metrics)
         size = stage.path("model.safetensors").stat().st_size
@@ -118,6 +129,30 @@ def run(args) -> int:
     n_params = sum(p.numel() for p in module.parameters())
     print(f"wrote {out} ({n_params:,} parameters, model.safetensors {size / 2**20:.1f} MiB)")
     return 0
+
+
+def _load_training_data(args, image_size):
+    """(training demonstrations, held-out tail or None, TailSplit or None) from --data and --holdout-tail."""
+    import numpy as np
+
+    from edge_inference.datasets.holdout import DEFAULT_GAP_S, frame_stamps, tail_split
+    from edge_inference.models.act.dataset import concatenate, load_any
+
+    if args.holdout_tail is None:
+        if args.gap_s is not None:
+            raise ValueError("--gap-s needs --holdout-tail")
+        return load_any(args.data, image_size, args.fit, args.limit), None, None
+    last = load_any([args.data[-1]], image_size, args.fit, args.limit)
+    stamps = frame_stamps(args.data[-1])[:args.limit]
+    if len(stamps) != len(last):
+        raise ValueError(f"{args.data[-1]}: {len(stamps)} frame stamps for {len(last)} frames")
+    split = tail_split(stamps, args.holdout_tail, DEFAULT_GAP_S if args.gap_s is None else args.gap_s)
+    train_part = last.subset(np.flatnonzero(split.train_mask(stamps)))
+    held_out = last.subset(np.flatnonzero(split.test_mask(stamps)))
+    parts = [load_any(args.data[:-1], image_size, args.fit, args.limit)] if len(args.data) > 1 else []
+    print(f"train-act: held out the last {len(held_out)} frames of {args.data[-1]} and the "
+          f"{len(last) - len(held_out) - len(train_part)} frames of the {split.gap_s:g} s before them", flush=True)
+    return concatenate(parts + [train_part]), held_out, split
 
 
 def _write_calibration(data, path: Path, n: int = 64) -> None:
@@ -138,12 +173,18 @@ def evaluate_drive(module, config, paths: list[str], fit: str = "resize", limit:
     Baselines: the training action mean (constant) and repeating the previous command
     (the state input). Improvement = 1 - MAE / baseline MAE.
     """
+    from edge_inference.models.act.dataset import load_any
+
+    out = evaluate_demos(module, config, load_any(paths, tuple(config.image_size), fit, limit), batch)
+    out["data"] = [str(p) for p in paths]
+    return out
+
+
+def evaluate_demos(module, config, data, batch: int = 64) -> dict:
+    """`evaluate_drive` on demonstrations already loaded (e.g. a held-out tail)."""
     import numpy as np
     import torch
 
-    from edge_inference.models.act.dataset import load_any
-
-    data = load_any(paths, tuple(config.image_size), fit, limit)
     preds = []
     with torch.inference_mode():
         for s in range(0, len(data), batch):
@@ -153,7 +194,7 @@ def evaluate_drive(module, config, paths: list[str], fit: str = "resize", limit:
     target = data.actions
     mean = np.asarray(module.normalize.action_shift.reshape(-1).numpy(), dtype=np.float64)
     names = list(config.action_names)
-    out = {"data": [str(p) for p in paths], "frames": len(data), "per_action": {}}
+    out = {"frames": len(data), "per_action": {}}
     for i, name in enumerate(names):
         mae = float(np.mean(np.abs(pred[:, i] - target[:, i])))
         const = float(np.mean(np.abs(mean[i] - target[:, i])))
