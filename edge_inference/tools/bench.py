@@ -49,6 +49,15 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=2, help="intra-op threads for every backend")
     p.add_argument("--cpus", default="", help="CPU affinity, e.g. 0,1 (default: not pinned)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--act-levers", action="store_true",
+                   help="int8 quantization levers of the car ACT instead: quantize with each recipe, gate on held-out "
+                        "Donkey frames, time all together with torch fp32 and torch-int8 (bench_levers)")
+    p.add_argument("--levers", default="", help="--act-levers: comma-separated subset (default: all)")
+    p.add_argument("--lever-dir", default="artifacts/act_levers", help="--act-levers: int8 models and gate reports")
+    p.add_argument("--lever-calibration", type=int, default=200, help="--act-levers: calibration frames")
+    p.add_argument("--lever-eval", type=int, default=50, help="--act-levers: held-out evaluation frames")
+    p.add_argument("--lever-references", default="torch,torch-int8",
+                   help="--act-levers: reference backends timed in the same run")
     p.add_argument("--pipeline", action="store_true",
                    help="policy pipeline instead: image->chunk latency and overhead beyond the model (bench_pipeline)")
     from .bench_pipeline import add_arguments as add_pipeline_arguments
@@ -80,7 +89,7 @@ def model_size_bytes(backend) -> int:
 
 def example_inputs(model_dir: Path, metadata: dict) -> dict[str, np.ndarray]:
     """A real sample when the model dir has one (calibration.npz), else a deterministic random one."""
-    calib = model_dir / "calibration.npz"
+    calib = (model_dir if model_dir.is_dir() else model_dir.parent) / "calibration.npz"
     names = list(metadata["inputs"])
     if calib.is_file():
         with np.load(calib) as data:
@@ -259,8 +268,9 @@ def make_car_act(out_dir: Path, data: str) -> Path:
     return out_dir
 
 
-def prepare_act(model_dir: Path, data: str) -> None:
-    """Export and quantize the ACT checkpoint when ``model.onnx`` / ``model.int8.onnx`` are missing."""
+def prepare_act(model_dir: Path, data: str, quantize_int8: bool = True) -> None:
+    """Export and quantize the ACT checkpoint when ``model.onnx`` / ``model.int8.onnx`` are missing
+    (``quantize_int8=False``: export only)."""
     from edge_inference.tools import export, quantize
 
     def call(module, argv):
@@ -272,7 +282,7 @@ def prepare_act(model_dir: Path, data: str) -> None:
 
     if not (model_dir / "model.onnx").is_file():
         call(export, ["export", "--model", str(model_dir), "--dataset", data])
-    if not (model_dir / "model.int8.onnx").is_file():
+    if quantize_int8 and not (model_dir / "model.int8.onnx").is_file():
         call(quantize, ["quantize", "--model", str(model_dir), "--dataset", data, "--num-calibration", "200",
                         "--num-eval", "50"])
     if not (model_dir / "calibration.npz").is_file():  # torch-int8 calibrates on these at load
@@ -295,6 +305,11 @@ def run(args) -> int:
     if args.runs < 200:
         print("error: --runs must be >= 200 for stable p99")
         return 2
+    if args.act_levers:
+        from .bench_levers import run as run_levers
+        if args.json == "artifacts/bench.json":
+            args.json = "artifacts/act_levers.json"
+        return run_levers(args)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if args.act_car and not args.act_model:
         args.act_model = str(CAR_ACT_DIR)
