@@ -82,7 +82,8 @@ def quantize_levers(model_dir: Path, out_dir: Path, names: list[str], args) -> d
         what, recipe = levers()[name]
         path = out_dir / f"{name}.int8.onnx"
         report_file = out_dir / f"{name}.gate.json"
-        if not (path.is_file() and report_file.is_file()):
+        cached = report_file.is_file() and (path.is_file() or "error" in json.loads(report_file.read_text()))
+        if not cached:
             print(f"  quantize {name} ...", flush=True)
             t0 = time.perf_counter()
             try:
