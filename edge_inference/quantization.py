@@ -23,7 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from edge_inference.onnx_export import onnx_outputs, read_onnx_metadata, write_onnx_metadata
+from edge_inference.onnx_export import (
+    onnx_outputs,
+    read_onnx_metadata,
+    write_onnx_metadata,
+)
+
 
 class QuantizationGateError(RuntimeError):
     """The int8 model is not accurate enough against fp32."""
@@ -152,8 +157,13 @@ def quantize_onnx_static(fp32_path: str | Path, out_path: str | Path, calibratio
     """
     from dataclasses import replace
 
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     metadata = read_onnx_metadata(fp32_path)
     recipe = recipe or default_recipe(metadata["model"])

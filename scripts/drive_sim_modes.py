@@ -55,7 +55,7 @@ def main() -> int:
         for key, value in params.items():
             cmd += ["--param", f"policy_node.{key}={value}"]
         print(f"[{name}] {' '.join(cmd[2:])}", flush=True)
-        rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False).returncode
         result = json.loads(json_path.read_text()) if json_path.is_file() else {"error": f"exit {rc}"}
         result |= {"row": name, "command": "edge-inference " + " ".join(cmd[3:]), "exit_code": rc}
         table.append(result)
@@ -76,8 +76,8 @@ def summary(r: dict) -> str:
 
 
 def markdown(table: list[dict]) -> str:
-    lines = ["| row | laps | off-track | CTE mean m | CTE max m | e2e p50 ms | e2e p95 ms | model calls/s | "
-             "CPU s/s | rate Hz |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| row | laps | off-track | CTE mean m | CTE max m | e2e p50 ms | e2e p95 ms | model calls/s | "
+              "CPU s/s | rate Hz |"), "|---|---|---|---|---|---|---|---|---|---|"]
     for r in table:
         if "error" in r:
             lines.append(f"| {r['row']} | {r['error']} | | | | | | | | |")

@@ -96,7 +96,12 @@ def test_act_quantize_default_removes_float_round_trips(act_checkpoint, tmp_path
     whole feature map) and leaves Gemm outputs float (QGemm with a float output feeds LayerNorm and
     attention directly instead of QGemm -> DQ)."""
     from edge_inference.onnx_export import read_onnx_metadata
-    from edge_inference.quantization import ACT_RECIPE, LEGACY_RECIPE, default_recipe, quantize_onnx_static
+    from edge_inference.quantization import (
+        ACT_RECIPE,
+        LEGACY_RECIPE,
+        default_recipe,
+        quantize_onnx_static,
+    )
     from edge_inference.tools import export
 
     if not (act_checkpoint / "model.onnx").is_file():

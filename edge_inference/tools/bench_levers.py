@@ -89,7 +89,7 @@ def quantize_levers(model_dir: Path, out_dir: Path, names: list[str], args) -> d
             try:
                 quantize_onnx_static(model_dir / "model.onnx", path, calibration, recipe=recipe)
                 report = evaluate_int8(model_dir / "model.onnx", path, evaluation, Gates())
-            except Exception as err:  # a lever ORT cannot apply is a result too
+            except Exception as err:  # noqa: BLE001 - a lever ORT cannot apply is a result too
                 report = {"error": f"{type(err).__name__}: {err}"}
             report["quantize_s"] = round(time.perf_counter() - t0, 1)
             report_file.write_text(json.dumps(report, indent=2))
@@ -167,10 +167,10 @@ def _ort_version() -> str:
 
 def markdown(report: dict) -> str:
     cfg = report["config"]
-    lines = [f"ACT int8 levers: {cfg['machine']} ({', '.join(cfg['cpu_flags'])}), onnxruntime {cfg['onnxruntime']}, "
+    title = (f"ACT int8 levers: {cfg['machine']} ({', '.join(cfg['cpu_flags'])}), onnxruntime {cfg['onnxruntime']}, "
              f"{cfg['threads']} threads, {cfg['runs']} runs, all models interleaved in one run; gate on "
-             f"{cfg['evaluation_frames']} held-out Donkey frames after {cfg['calibration_frames']} calibration frames",
-             "", "| lever | what | p50 ms | p95 ms | × torch fp32 (p50) | size MB | NMAE | cosine | gate |",
+             f"{cfg['evaluation_frames']} held-out Donkey frames after {cfg['calibration_frames']} calibration frames")
+    lines = [title, "", "| lever | what | p50 ms | p95 ms | × torch fp32 (p50) | size MB | NMAE | cosine | gate |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, ref in report["reference"].items():
         if "p50_ms" in ref:
