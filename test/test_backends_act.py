@@ -56,3 +56,63 @@ def test_export_quantize_and_runners_agree_on_the_real_act(act_checkpoint):
     assert create_backend("torch-int8", act_checkpoint).static_modules == ["model.backbone"]
     runner = create_policy_runner(act_checkpoint, "torch")
     assert runner.action_names == ["steering", "throttle"] and runner.dt == pytest.approx(0.05)
+
+
+def _optimized_graph(path, tmp_path):
+    """The graph ONNX Runtime actually runs (after its QDQ fusions and layout transforms)."""
+    import onnx
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.optimized_model_filepath = str(tmp_path / f"{path.stem}.optimized.onnx")
+    opts.log_severity_level = 3
+    ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return onnx.load(opts.optimized_model_filepath).graph
+
+
+def _round_trips(graph) -> dict[str, int]:
+    """DequantizeLinear nodes of activations by what they feed: requantize (DQ -> Q) or a float op."""
+    import collections
+
+    consumers = collections.defaultdict(list)
+    for node in graph.node:
+        for name in node.input:
+            consumers[name].append(node.op_type)
+    weights = {init.name for init in graph.initializer}
+    out = collections.Counter()
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] not in weights:
+            for op in consumers[node.output[0]]:
+                out["requantize" if op == "QuantizeLinear" else op] += 1
+    return out
+
+
+def test_act_quantize_default_removes_float_round_trips(act_checkpoint, tmp_path):
+    """Issue 17: the ACT default quantizes the ResNet's Relu/Add/MaxPool (a Conv's QuantizeLinear takes
+    the Relu's range, so ORT runs conv+relu as one QLinearConv instead of QLinearConv -> DQ -> Q on the
+    whole feature map) and leaves Gemm outputs float (QGemm with a float output feeds LayerNorm and
+    attention directly instead of QGemm -> DQ)."""
+    from edge_inference.deploy.onnx_export import read_onnx_metadata
+    from edge_inference.deploy.quantization import (
+        ACT_RECIPE,
+        FSQ_RECIPE,
+        LEGACY_RECIPE,
+        default_recipe,
+        quantize_onnx_static,
+    )
+
+    if not (act_checkpoint / "model.onnx").is_file():
+        assert _tool(["export", "--model", str(act_checkpoint)]) == 0
+    rng = np.random.default_rng(1)
+    calibration = {"image": rng.random((8, 3, 64, 96), dtype=np.float32),
+                   "state": rng.uniform(-1, 1, (8, 2)).astype(np.float32)}
+    default = quantize_onnx_static(act_checkpoint / "model.onnx", tmp_path / "default.onnx", calibration)
+    legacy = quantize_onnx_static(act_checkpoint / "model.onnx", tmp_path / "legacy.onnx", calibration,
+                                  recipe=LEGACY_RECIPE)
+    assert default_recipe("act") == ACT_RECIPE and default_recipe("fsq_classifier") == FSQ_RECIPE
+    assert read_onnx_metadata(default)["quantization"]["recipe"]["backbone_op_types"] == ["Relu", "Add", "MaxPool"]
+    new, old = _round_trips(_optimized_graph(default, tmp_path)), _round_trips(_optimized_graph(legacy, tmp_path))
+    assert old["requantize"] >= 8 and new["requantize"] < old["requantize"] // 4, (new, old)  # ResNet18: 9 conv+relu
+    assert old["SkipLayerNormalization"] > 0 and new["SkipLayerNormalization"] == 0, (new, old)
+    assert sum(new.values()) < sum(old.values()) // 2, (new, old)

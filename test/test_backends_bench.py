@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
+from model_fixtures import needs_torch
 from onnx_models import tiny_fsq_model
 
 from edge_inference.cli import main as cli_main
@@ -33,3 +36,36 @@ def test_bench_json_has_percentiles_sizes_and_ratios(tmp_path):
     sizes = {b: report["models"]["fsq"][b]["size_bytes"] for b in ("onnxruntime", "onnxruntime-int8")}
     assert report["ratios"]["fsq"]["int8_onnx_size_fraction"] == sizes["onnxruntime-int8"] / sizes["onnxruntime"]
     assert report["config"]["threads"] == 1 and (tmp_path / "bench.md").read_text().startswith("Benchmark")
+
+
+DONKEY = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "donkey" / "data"
+
+
+@needs_torch
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not DONKEY.is_dir(), reason="needs the Donkey tubs in ../shared/data/donkey")
+def test_act_levers_quantizes_gates_and_times_each_recipe(tmp_path):
+    """`bench --act-levers`: every lever gets a gate report and timings from the same interleaved run."""
+    from edge_inference.models.act import ACTConfig, ACTInferenceModule
+    from edge_inference.models.act.checkpoint import save_act
+
+    config = ACTConfig(image_size=(48, 64), chunk_size=4, n_action_steps=4, dim_model=32, n_heads=4,
+                       dim_feedforward=64, n_encoder_layers=1, n_decoder_layers=1, use_vae=False)
+    stats = {config.image_feature: {"mean": np.array([0.4, 0.4, 0.4]), "std": np.array([0.25, 0.25, 0.25])},
+             "observation.state": {"mean": np.array([0.0, 0.3]), "std": np.array([0.5, 0.1])},
+             "action": {"mean": np.array([0.0, 0.3]), "std": np.array([0.5, 0.1])}}
+    model = tmp_path / "act"
+    save_act(ACTInferenceModule(config, stats).eval(), config, stats, model)
+    out = tmp_path / "levers.json"
+    assert main(["--act-levers", "--act-model", str(model), "--act-data", f"donkey:{DONKEY}",
+                 "--levers", "legacy,default", "--lever-dir", str(tmp_path / "levers"), "--lever-calibration", "16",
+                 "--lever-eval", "8", "--lever-references", "torch", "--runs", "200", "--warmup", "2",
+                 "--runner-runs", "10", "--threads", "1", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report["levers"]) == {"legacy", "default"} and "p50_ms" in report["reference"]["torch"]
+    for lever in report["levers"].values():
+        assert lever["gate"]["evaluation_samples"] == 8 and "nmae" in lever["gate"]["act"]
+        assert lever["p50_ms"] > 0 and lever["speedup_vs_torch_p50"] > 0 and lever["size_bytes"] > 0
+    assert report["levers"]["default"]["recipe"]["float_output_op_types"] == ["Gemm"]
+    assert "| default |" in out.with_suffix(".md").read_text()

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from model_fixtures import HAS_TORCH, needs_torch
+
+if HAS_TORCH:  # the augmentation tests; the labelling rule needs no torch
+    import torch
 
 from edge_inference.evaluation.window_labels import MIXED, TRANSITION, UNLABELLED, excluded_counts, window_label, window_labels
 
@@ -80,6 +83,7 @@ def test_streamed_hapt_windows_are_the_windows_the_node_cuts(tmp_path):
     assert labels[(349 - 99) // 25] == TRANSITION
 
 
+@needs_torch
 def test_random_rotations_are_proper_and_bounded():
     from edge_inference.models.fsq.training import random_rotations
 
@@ -92,6 +96,7 @@ def test_random_rotations_are_proper_and_bounded():
     torch.testing.assert_close(random_rotations(4, 0.0), torch.eye(3).expand(4, 3, 3))
 
 
+@needs_torch
 def test_rotating_features_equals_features_of_the_rotated_device():
     """The augmentation rotates cached features; that must equal recomputing them from rotated raw IMU data."""
     from edge_inference.models.fsq.features import unnormalized_features
@@ -112,6 +117,7 @@ def test_rotating_features_equals_features_of_the_rotated_device():
                                atol=2e-5)
 
 
+@needs_torch
 def test_augment_applies_the_gain_and_no_op_when_off():
     from edge_inference.models.fsq.training import TrainConfig, augment
 
@@ -154,6 +160,7 @@ def test_eval_and_training_label_a_streamed_recording_identically(tmp_path):
     assert ns["transition_predicted_as"]["STANDING"] == ns["transition"]
 
 
+@needs_torch
 @pytest.mark.parametrize("x_rotation_deg", [180.0, 360.0])  # 360: a 0 or 180 degree flip only
 def test_x_axis_rotation_keeps_the_vertical_axis_and_turns_the_others(x_rotation_deg):
     from edge_inference.models.fsq.training import TrainConfig, augment

@@ -47,8 +47,11 @@ class SchedulerConfig:
     mode: str = field(
         default="queue", metadata={"description": "chunk execution mode: queue | ensemble | async", "choices": MODES}
     )
+    # 2, not LeRobot's "the whole chunk": executing 8 actions per chunk ran commands up to ~250 ms after
+    # their frame (drive-sim e2e p95); 2 gave 64-78 ms with the same laps and mean CTE
+    # (docs/PERFORMANCE_NOTES_17.md). A checkpoint's own n_action_steps still wins over this default.
     n_action_steps: int = field(
-        default=8, metadata={"description": "queue mode: actions executed from a chunk before replanning"}
+        default=2, metadata={"description": "queue mode: actions executed from a chunk before replanning"}
     )
     max_action_age: float = field(
         default=0.5,

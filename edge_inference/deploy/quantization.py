@@ -1,9 +1,11 @@
 """int8 quantization of exported ONNX models, with an accuracy gate.
 
 ONNX Runtime static QDQ quantization: per-channel int8 weights, uint8 activations
-(U8S8, the fast path on x86 VNNI and ARM), ranges calibrated on real samples. Only the
-compute-heavy ops (Conv, Gemm, MatMul) are quantized; element-wise ops such as the FSQ
-bound/round stay float so code indices survive quantization.
+(U8S8, the fast path on x86 VNNI and ARM), ranges calibrated on real samples. What is
+quantized is a ``QuantRecipe``: for FSQ only the compute-heavy ops (Conv, Gemm, MatMul), so
+element-wise ops such as the FSQ bound/round stay float and code indices survive
+quantization; for ACT also the ResNet's Relu/Add/MaxPool, with Gemm outputs left float
+(``ACT_RECIPE``; why, with the measurements: docs/PERFORMANCE_NOTES_17.md).
 
 The int8 model is only kept when it passes the gates against fp32 on held-out samples:
 - ACT: action MAE normalized by the per-dimension std of the fp32 actions (<= 0.05);
@@ -24,8 +26,6 @@ import numpy as np
 from edge_inference.core.errors import CheckFailed
 from edge_inference.core.files import InputFileError, Staging, load_npz, write_text_atomic
 from edge_inference.deploy.onnx_export import read_onnx_metadata, write_onnx_metadata
-
-QUANTIZED_OPS = ["Conv", "Gemm", "MatMul"]
 
 
 class QuantizationGateError(CheckFailed, RuntimeError):
@@ -99,9 +99,87 @@ def first_conv(path: str | Path) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "Conv" and n.input and n.input[0] in inputs][:1]
 
 
+@dataclass(frozen=True)
+class QuantRecipe:
+    """How ``quantize_onnx_static`` quantizes a model (the levers measured in ``bench --act-levers``).
+
+    - ``op_types``: op types quantized everywhere; ``backbone_op_types``: op types quantized only
+      inside the CNN backbone (ACT: node names under ``/backbone/``), so the int8 path of the ResNet is
+      not broken by float Relu/Add/MaxPool while the transformer's residual Adds stay float for
+      ORT's SkipLayerNormalization fusion;
+    - ``float_output_op_types``: ops whose output is left float (no Q/DQ pair after them) -- a Gemm
+      feeding float ops (reshape to heads, LayerNorm, residual Add) becomes a QGemm with a float
+      output instead of QGemm -> Q -> DQ;
+    - ``exclude_activation_matmuls``: attention MatMuls (activation x activation) stay float;
+    - ``preprocess``: ORT ``quant_pre_process`` (symbolic shape inference + ORT basic optimizer);
+    - ``transformer_fusion``: ORT's transformer optimizer (``onnxruntime.transformers``, model type
+      bert) before quantizing, for Attention/SkipLayerNormalization fusions.
+    """
+
+    op_types: tuple[str, ...] = ("Conv", "Gemm", "MatMul")
+    backbone_op_types: tuple[str, ...] = ()
+    float_output_op_types: tuple[str, ...] = ()
+    exclude_activation_matmuls: bool = True
+    per_channel: bool = True
+    quant_format: str = "QDQ"  # or "QOperator"
+    calibrate_method: str = "MinMax"  # MinMax | Entropy | Percentile
+    activation_type: str = "QUInt8"
+    weight_type: str = "QInt8"
+    activation_symmetric: bool = False
+    weight_symmetric: bool = True
+    preprocess: bool = False
+    transformer_fusion: bool = False
+    extra_options: tuple[tuple[str, Any], ...] = ()
+    float_input_conv: bool = False  # keep the Conv reading the model input float (``first_conv``)
+
+    def describe(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["extra_options"] = dict(self.extra_options)
+        return d
+
+
+#: Conv/Gemm/weight-MatMul only: the FSQ default (its bound/round stay float), and the ACT default
+#: before issue 17 (every Relu, residual Add and MaxPool of the ResNet ran in float between a
+#: DequantizeLinear and a QuantizeLinear).
+LEGACY_RECIPE = QuantRecipe()
+
+#: The FSQ default: the legacy op set with the input conv kept float (see ``first_conv``).
+FSQ_RECIPE = QuantRecipe(float_input_conv=True)
+
+#: The ACT default (issue 17, docs/PERFORMANCE_NOTES_17.md): the whole ResNet stays int8 (Relu folded into
+#: the Conv's QuantizeLinear, QLinearAdd residuals, uint8 MaxPool), so ORT runs it as NHWC QLinearConv
+#: without float round trips; Gemm outputs stay float (QGemm with float output feeds the float
+#: LayerNorm/attention directly).
+ACT_RECIPE = QuantRecipe(backbone_op_types=("Relu", "Add", "MaxPool"), float_output_op_types=("Gemm",))
+
+
+def default_recipe(model: str) -> QuantRecipe:
+    """The recipe ``quantize`` uses for a model kind ("act" or "fsq_classifier")."""
+    return ACT_RECIPE if model == "act" else FSQ_RECIPE if model == "fsq_classifier" else LEGACY_RECIPE
+
+
+def _nodes_to_exclude(path: Path, recipe: QuantRecipe) -> tuple[list[str], list[str]]:
+    """(op types to quantize, node names to exclude) for ``recipe`` on the model at ``path``."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    excluded = activation_matmuls(path) if recipe.exclude_activation_matmuls else []
+    extra = [t for t in recipe.backbone_op_types if t not in recipe.op_types]
+    excluded += [n.name for n in graph.node if n.op_type in extra and "/backbone/" not in n.name]
+    if recipe.float_input_conv:
+        excluded += first_conv(path)
+    return list(recipe.op_types) + extra, excluded
+
+
 def quantize_onnx_static(fp32_path: str | Path, out_path: str | Path, calibration: dict[str, np.ndarray],
-                         per_channel: bool = True) -> Path:
-    """fp32 ONNX -> QDQ int8 ONNX calibrated on ``calibration`` {input: (N, ...)}; metadata kept."""
+                         per_channel: bool = True, recipe: QuantRecipe | None = None) -> Path:
+    """fp32 ONNX -> int8 ONNX calibrated on ``calibration`` {input: (N, ...)}; metadata kept.
+
+    ``recipe`` says what is quantized and how (default: ``default_recipe`` of the model);
+    ``per_channel=False`` overrides the recipe's per-channel weights.
+    """
+    from dataclasses import replace
+
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -111,6 +189,9 @@ def quantize_onnx_static(fp32_path: str | Path, out_path: str | Path, calibratio
     )
 
     metadata = read_onnx_metadata(fp32_path)
+    recipe = recipe or default_recipe(metadata["model"])
+    if not per_channel:
+        recipe = replace(recipe, per_channel=False)
     names = list(metadata["inputs"])
     missing = sorted(set(names) - set(calibration))
     if missing:
@@ -124,20 +205,39 @@ def quantize_onnx_static(fp32_path: str | Path, out_path: str | Path, calibratio
             return next(self._it, None)
 
     out_path = Path(out_path)
-    excluded = activation_matmuls(fp32_path)
-    float_input_conv = first_conv(fp32_path) if metadata.get("model") == "fsq_classifier" else []
-    excluded += float_input_conv
     with tempfile.TemporaryDirectory() as tmp:
+        source = Path(fp32_path)
+        if recipe.preprocess:
+            from onnxruntime.quantization.shape_inference import quant_pre_process
+
+            source = Path(tmp) / "pre.onnx"
+            quant_pre_process(str(fp32_path), str(source))
+        if recipe.transformer_fusion:
+            from onnxruntime.transformers.optimizer import optimize_model
+
+            fused = optimize_model(str(source), model_type="bert", opt_level=0)
+            source = Path(tmp) / "fused.onnx"
+            fused.save_model_to_file(str(source))
+        op_types, excluded = _nodes_to_exclude(source, recipe)
+        extra_options = {"ActivationSymmetric": recipe.activation_symmetric,
+                         "WeightSymmetric": recipe.weight_symmetric, **dict(recipe.extra_options)}
+        if recipe.float_output_op_types:
+            extra_options["OpTypesToExcludeOutputQuantization"] = list(recipe.float_output_op_types)
         tmp_out = Path(tmp) / "int8.onnx"
-        quantize_static(str(fp32_path), str(tmp_out), Reader(), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=QUANTIZED_OPS, per_channel=per_channel, nodes_to_exclude=excluded,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax,
-                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
-        metadata["quantization"] = {"format": "QDQ", "weights": "int8 per-channel" if per_channel else "int8",
-                                    "activations": "uint8", "ops": QUANTIZED_OPS,
-                                    "float_matmuls": len(excluded) - len(float_input_conv),
-                                    "float_nodes": float_input_conv,
+        quantize_static(str(source), str(tmp_out), Reader(), quant_format=getattr(QuantFormat, recipe.quant_format),
+                        op_types_to_quantize=op_types, per_channel=recipe.per_channel, nodes_to_exclude=excluded,
+                        activation_type=getattr(QuantType, recipe.activation_type),
+                        weight_type=getattr(QuantType, recipe.weight_type),
+                        calibrate_method=getattr(CalibrationMethod, recipe.calibrate_method),
+                        extra_options=extra_options)
+        metadata["quantization"] = {"format": recipe.quant_format,
+                                    "weights": "int8 per-channel" if recipe.per_channel else "int8",
+                                    "activations": "uint8" if recipe.activation_type == "QUInt8" else "int8",
+                                    "ops": op_types, "float_matmuls": len(activation_matmuls(source))
+                                    if recipe.exclude_activation_matmuls else 0,
+                                    "float_outputs": list(recipe.float_output_op_types),
+                                    "float_nodes": first_conv(source) if recipe.float_input_conv else [],
+                                    "recipe": recipe.describe(),
                                     "calibration_samples": int(min(len(calibration[k]) for k in names))}
         write_onnx_metadata(tmp_out, metadata)
         out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -213,14 +313,15 @@ def evaluate_int8(fp32_path: Path, int8_path: Path, evaluation: dict[str, np.nda
 
 def quantize_with_gate(fp32_path: str | Path, out_path: str | Path, calibration: dict[str, np.ndarray],
                        evaluation: dict[str, np.ndarray], gates: Gates = Gates(),
-                       report_path: str | Path | None = None, per_channel: bool = True) -> dict:
+                       report_path: str | Path | None = None, per_channel: bool = True,
+                       recipe: QuantRecipe | None = None) -> dict:
     """Quantize, compare, write the report; keep ``out_path`` only if the gates pass.
 
     Raises QuantizationGateError (after writing the report) when a gate fails.
     """
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     with Staging(out_path.parent) as stage:  # beside the target: the rename into place is atomic
-        candidate = quantize_onnx_static(fp32_path, stage.path(out_path.name), calibration, per_channel)
+        candidate = quantize_onnx_static(fp32_path, stage.path(out_path.name), calibration, per_channel, recipe)
         report = evaluate_int8(fp32_path, candidate, evaluation, gates)
         report["calibration_samples"] = int(min(len(v) for k, v in calibration.items() if k != "labels"))
         if report["passed"]:

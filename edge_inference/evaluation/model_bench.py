@@ -38,7 +38,7 @@ def model_size_bytes(backend) -> int:
 
 def example_inputs(model_dir: Path, metadata: dict) -> dict[str, np.ndarray]:
     """A real sample when the model dir has one (calibration.npz), else a deterministic random one."""
-    calib = model_dir / "calibration.npz"
+    calib = (model_dir if model_dir.is_dir() else model_dir.parent) / "calibration.npz"
     names = list(metadata["inputs"])
     if calib.is_file():
         with np.load(calib) as data:

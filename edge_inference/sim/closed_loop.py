@@ -33,7 +33,7 @@ class RunStats:
     true_behavior: str = "-"
 
 
-def score_dict(score, stats: RunStats, duration_s: float, **extra) -> dict:
+def score_dict(score, stats: RunStats, duration_s: float, cpu_s: float | None = None, **extra) -> dict:
     d = score.to_dict()
     out = {"laps_completed": d["laps_completed"], "off_track_events": d["off_track_events"],
            "mean_cte_m": round(d["mean_cte_m"], 4), "max_cte_m": round(d["max_cte_m"], 4),
@@ -42,7 +42,10 @@ def score_dict(score, stats: RunStats, duration_s: float, **extra) -> dict:
            "inference_latency_ms": _percentiles(stats.inference_latency_ms),
            "model_latency_ms": _percentiles(stats.model_latency_ms),
            "first_lap_clean": d["first_lap_clean"], "distance_m": round(d["distance_m"], 2),
-           "duration_s": round(duration_s, 2)}
+           "duration_s": round(duration_s, 2),
+           "model_calls_per_s": round(stats.chunks / duration_s, 2) if duration_s > 0 else 0.0}
+    if cpu_s is not None and duration_s > 0:
+        out["cpu_s_per_s"] = round(cpu_s / duration_s, 3)
     out.update(extra)
     return out
 
@@ -54,7 +57,8 @@ class ClosedLoop:
     """
 
     def __init__(self, model: str, backend: str, track_shape: str = "oval", with_behavior: bool = False,
-                 behavior_model: str = "", behavior_backend: str = "heuristic", board: str = "emulator"):
+                 behavior_model: str = "", behavior_backend: str = "heuristic", board: str = "emulator",
+                 params: dict[str, dict] | None = None):
         import rclpy
         from geometry_msgs.msg import PoseStamped
         from rclpy.executors import SingleThreadedExecutor
@@ -79,6 +83,8 @@ class ClosedLoop:
         if model != EXPERT:
             overrides["policy_node"] = {"backend": backend, "model_path": "" if backend == "heuristic" else model,
                                         "enabled": True}
+        for node, values in (params or {}).items():  # --param NODE.NAME=VALUE, on top of the above
+            overrides.setdefault(node, {}).update(values)
         specs = describe(backend="cpu", with_sim=True, overrides=overrides)
         keep = {"camera_node", "pwm_bridge_node", "sim_node"} | ({"policy_node"} if model != EXPERT else set())
         keep |= {"behavior_node"} if with_behavior else set()
@@ -108,6 +114,7 @@ class ClosedLoop:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(n)
         self.t0 = time.monotonic()
+        self.cpu0 = time.process_time()
 
     # -- monitor callbacks
     def _now_ns(self) -> int:
@@ -155,6 +162,7 @@ class ClosedLoop:
     def drive(self, laps: int, timeout_s: float, on_tick=None, stuck_s: float = 4.0) -> str:
         """Run until ``laps`` are done, the car is stuck off track, or the timeout; return why it stopped."""
         self.t0 = time.monotonic()
+        self.cpu0 = time.process_time()
         while True:
             self.spin_for(0.25)
             if on_tick:
@@ -169,6 +177,10 @@ class ClosedLoop:
     def elapsed(self) -> float:
         return time.monotonic() - self.t0
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system, all threads) of this process since ``drive`` started."""
+        return time.process_time() - self.cpu0
+
     def close(self) -> None:
         import rclpy
         self.executor.shutdown()
@@ -181,8 +193,8 @@ class ClosedLoop:
 
 
 def drive_graph(model: str, backend: str, laps: int, timeout_s: float, track_shape: str = "oval",
-                quiet: bool = False, board: str = "emulator") -> dict:
-    loop = ClosedLoop(model, backend, track_shape, board=board)
+                quiet: bool = False, board: str = "emulator", params: dict[str, dict] | None = None) -> dict:
+    loop = ClosedLoop(model, backend, track_shape, board=board, params=params)
     try:
         def report(lp):
             if quiet or int(lp.elapsed() * 4) % 8:
@@ -192,9 +204,9 @@ def drive_graph(model: str, backend: str, laps: int, timeout_s: float, track_sha
                   f"cte mean {r.mean_cte_m:.3f} m  off-track {r.off_track_events}  commands {lp.stats.commands}",
                   flush=True)
         reason = loop.drive(laps, timeout_s, report)
-        return score_dict(loop.scorer.result(), loop.stats, loop.elapsed(), model=model,
+        return score_dict(loop.scorer.result(), loop.stats, loop.elapsed(), loop.cpu_seconds(), model=model,
                           backend=backend if model != EXPERT else EXPERT, mode="graph", board=board,
-                          stop_reason=reason)
+                          stop_reason=reason, params=params or {})
     finally:
         loop.close()
 
@@ -263,7 +275,8 @@ def print_table(rows: list[dict], title: str = "closed-loop score") -> None:
     cols = [("model", "backend", 18), ("laps", "laps_completed", 5), ("off-track", "off_track_events", 9),
             ("CTE mean m", "mean_cte_m", 10), ("CTE max m", "max_cte_m", 9), ("rate Hz", "control_rate_hz", 8),
             ("e2e p50 ms", ("e2e_latency_ms", "p50"), 10), ("e2e p95 ms", ("e2e_latency_ms", "p95"), 10),
-            ("chunk p50 ms", ("inference_latency_ms", "p50"), 12), ("model p50 ms", ("model_latency_ms", "p50"), 12)]
+            ("chunk p50 ms", ("inference_latency_ms", "p50"), 12), ("model p50 ms", ("model_latency_ms", "p50"), 12),
+            ("calls/s", "model_calls_per_s", 7), ("CPU s/s", "cpu_s_per_s", 7)]
     print(f"\n=== {title} ===")
     print("  ".join(f"{name:>{w}}" for name, _, w in cols))
     for r in rows:

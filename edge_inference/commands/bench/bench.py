@@ -58,6 +58,15 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=positive_int, default=2, help="intra-op threads for every backend")
     p.add_argument("--cpus", default="", help="CPU affinity, e.g. 0,1 (default: not pinned)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--act-levers", action="store_true",
+                   help="int8 quantization levers of the car ACT instead: quantize with each recipe, gate on held-out "
+                        "Donkey frames, time all together with torch fp32 and torch-int8 (evaluation/quant_levers)")
+    p.add_argument("--levers", default="", help="--act-levers: comma-separated subset (default: all)")
+    p.add_argument("--lever-dir", default="artifacts/act_levers", help="--act-levers: int8 models and gate reports")
+    p.add_argument("--lever-calibration", type=positive_int, default=200, help="--act-levers: calibration frames")
+    p.add_argument("--lever-eval", type=positive_int, default=50, help="--act-levers: held-out evaluation frames")
+    p.add_argument("--lever-references", default="torch,torch-int8",
+                   help="--act-levers: reference backends timed in the same run")
     p.add_argument("--pipeline", action="store_true",
                    help="policy pipeline instead: image->chunk latency and overhead beyond the model (bench_pipeline)")
     from edge_inference.ros.pipeline_bench import add_arguments as add_pipeline_arguments
@@ -74,6 +83,8 @@ def run(args) -> int:
         return 0
     if args.runs < 200:
         raise UsageError(f"--runs must be >= 200 for a stable p99, got {args.runs}")
+    if args.act_levers:
+        return run_levers(args)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if args.act_car and not args.act_model:
         args.act_model = str(CAR_ACT_DIR)
@@ -116,8 +127,31 @@ def run(args) -> int:
     return 0
 
 
-def prepare_act(model_dir: Path, data: str) -> None:
-    """Export and quantize the ACT checkpoint when ``model.onnx`` / ``model.int8.onnx`` are missing."""
+def run_levers(args) -> int:
+    """`bench --act-levers`: the lever table of the car ACT (evaluation/quant_levers.py) as JSON + Markdown."""
+    from edge_inference.evaluation.quant_levers import levers, markdown, measure_levers
+
+    names = [n.strip() for n in args.levers.split(",") if n.strip()] if args.levers else list(levers())
+    unknown = sorted(set(names) - set(levers()))
+    if unknown:
+        raise UsageError(f"unknown levers {unknown}; choose from {list(levers())}")
+    if args.json == "artifacts/bench.json":
+        args.json = "artifacts/act_levers.json"
+    model_dir = Path(args.act_model or CAR_ACT_DIR)
+    if not (model_dir / "config.json").is_file():
+        make_car_act(model_dir, args.act_data)
+    prepare_act(model_dir, args.act_data, quantize_int8=False)  # model.onnx + calibration.npz (torch-int8)
+    report = measure_levers(model_dir, names, args)
+    write_text_atomic(args.json, json.dumps(report, indent=2))
+    table = markdown(report)
+    write_text_atomic(args.markdown or Path(args.json).with_suffix(".md"), table)
+    print(table)
+    return 0
+
+
+def prepare_act(model_dir: Path, data: str, quantize_int8: bool = True) -> None:
+    """Export and quantize the ACT checkpoint when ``model.onnx`` / ``model.int8.onnx`` are missing
+    (``quantize_int8=False``: export only)."""
     from edge_inference.commands.deploy import export, quantize
 
     def call(module, argv):
@@ -129,7 +163,7 @@ def prepare_act(model_dir: Path, data: str) -> None:
 
     if not (model_dir / "model.onnx").is_file():
         call(export, ["export", "--model", str(model_dir), "--dataset", data])
-    if not (model_dir / "model.int8.onnx").is_file():
+    if quantize_int8 and not (model_dir / "model.int8.onnx").is_file():
         call(quantize, ["quantize", "--model", str(model_dir), "--dataset", data, "--num-calibration", "200",
                         "--num-eval", "50"])
     if not (model_dir / "calibration.npz").is_file():  # torch-int8 calibrates on these at load

@@ -12,7 +12,13 @@ control_rate_hz, e2e_latency_ms {p50, p95} (image stamp -> vehicle/command
 publish; with action chunks this includes the age of the chunk being executed),
 inference_latency_ms {p50, p95} (image stamp -> action chunk publish),
 model_latency_ms {p50, p95} (the model call alone), first_lap_clean, distance_m,
-duration_s, model, backend, mode, stop_reason.
+duration_s, model, backend, mode, stop_reason, model_calls_per_s (chunks computed per second of
+driving), cpu_s_per_s (CPU seconds of this whole process -- nodes, simulator, renderer, monitor --
+per wall second of driving) and params (the --param overrides).
+
+``--param NODE.NAME=VALUE`` (repeatable, YAML-typed values, as in ``up``) overrides a node
+parameter of the graph, e.g. ``--param policy_node.mode=ensemble --param
+policy_node.n_action_steps=2``, so each comparison row is one command.
 """
 from __future__ import annotations
 
@@ -45,14 +51,22 @@ def add_args(p) -> None:
                    help="graph mode: the Python board emulator or the real firmware in simavr")
     p.add_argument("--json", default="", help="write the score here")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--param", action="append", default=[], metavar="NODE.NAME=VALUE",
+                   help="graph mode: override a node parameter (repeatable), e.g. policy_node.mode=ensemble")
 
 
 def run(args) -> int:
+    from edge_inference.ros.graph import parse_param_overrides
+
     timeout = args.timeout or 30.0 * args.laps + 15.0
+    params = parse_param_overrides(args.param)
+    if params and args.mode != "graph":
+        raise UsageError("--param sets node parameters: it needs --mode graph (direct mode runs no nodes)")
     if args.model != EXPERT and args.backend != "heuristic" and not Path(args.model).exists():
         raise UsageError(f"model not found ({args.model})")
     if args.mode == "graph":
-        result = drive_graph(args.model, args.backend, args.laps, timeout, args.track_shape, args.quiet, args.board)
+        result = drive_graph(args.model, args.backend, args.laps, timeout, args.track_shape, args.quiet, args.board,
+                             params)
     else:
         result = drive_direct(args.model, args.backend, args.laps, timeout, args.track_shape)
     print_table([result])
