@@ -1,6 +1,7 @@
 """The one ``main()`` body every node executable shares: init, spin, destroy, shutdown."""
 from __future__ import annotations
 
+import functools
 import threading
 
 import rclpy
@@ -50,3 +51,24 @@ def spin_in_threads(executors) -> tuple[threading.Event, list[threading.Thread]]
     for t in threads:
         t.start()
     return stop, threads
+
+
+def destroy_on_failure(init):
+    """Decorate a node's ``__init__``: when it raises after ``Node.__init__``, destroy the node at once.
+
+    Otherwise rclpy's context keeps tracking the half-built node and destroys it at shutdown, after
+    the executor and the other nodes are gone; with rclpy on Python 3.12 that crashed the process
+    (a segfault in ``Node.destroy_node``) instead of letting the one-line error through.
+    """
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        try:
+            init(self, *args, **kwargs)
+        except BaseException as failure:
+            if getattr(self, "_Node__node", None) is not None:  # the rcl node exists: the context tracks it
+                try:
+                    self.destroy_node()
+                except Exception as exc:  # noqa: BLE001 - the constructor's error is the one to report
+                    failure.add_note(f"(destroying the half-built node also failed: {exc!r})")
+            raise
+    return wrapper

@@ -24,7 +24,7 @@ from edge_inference.core.imu_window import ImuWindower, ProbabilitySmoother, Smo
 from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, Updater
 from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import reliable_qos, sensor_qos
-from edge_inference.ros.spin import spin_node
+from edge_inference.ros.spin import destroy_on_failure, spin_node
 from edge_inference.ros.stamps import ns_to_stamp, stamp_to_ns
 from edge_inference_msgs.msg import BehaviorState, InferenceStats
 
@@ -63,6 +63,7 @@ CONFIG_CLASSES = (BehaviorNodeConfig, WindowConfig, SmootherConfig)
 class BehaviorNode(Node):
     """ROS shell around ImuWindower + ProbabilitySmoother + a behavior runner."""
 
+    @destroy_on_failure
     def __init__(self, runner_factory=make_behavior_runner, **kwargs):
         super().__init__("behavior_node", **kwargs)
         self.live_params = LiveParams(self)  # `enabled` applies at run time; the rest are read-only

@@ -19,7 +19,7 @@ from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, Updat
 from edge_inference.ros.image_conversion import rgb_to_image_msg
 from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import qos_from_name
-from edge_inference.ros.spin import spin_node
+from edge_inference.ros.spin import destroy_on_failure, spin_node
 from edge_inference.ros.stamps import ns_to_stamp
 
 
@@ -59,6 +59,7 @@ CONFIG_CLASS = CameraConfig
 
 
 class CameraNode(Node):
+    @destroy_on_failure
     def __init__(self, **kwargs):
         super().__init__("camera_node", **kwargs)
         # read per frame, so a `ros2 param set` takes effect on the next one; the rest are read-only

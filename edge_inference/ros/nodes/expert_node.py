@@ -15,7 +15,7 @@ from rclpy.node import Node
 from edge_inference.core.config_fields import param
 from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import reliable_qos, sensor_qos
-from edge_inference.ros.spin import spin_node
+from edge_inference.ros.spin import destroy_on_failure, spin_node
 from edge_inference.ros.stamps import stamp_to_ns
 from edge_inference.sim.dynamics import CarState
 from edge_inference.sim.expert import ExpertConfig, PurePursuitExpert
@@ -53,6 +53,7 @@ class SpeedEstimator:
 
 
 class ExpertNode(Node):
+    @destroy_on_failure
     def __init__(self, **kwargs):
         super().__init__("expert_node", **kwargs)
         from edge_inference_msgs.msg import VehicleCommand

@@ -35,7 +35,7 @@ from edge_inference.ros.image_conversion import image_msg_to_rgb, rgb_to_image_m
 from edge_inference.ros.markers import build_marker_array
 from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import qos_from_name, reliable_qos
-from edge_inference.ros.spin import spin_node
+from edge_inference.ros.spin import destroy_on_failure, spin_node
 from edge_inference_msgs.msg import ActionChunk, BehaviorState, VehicleCommand
 
 NS_PER_S = 1_000_000_000
@@ -93,6 +93,7 @@ def camera_matrix_for(info: CameraInfo | None, width: int, height: int, fallback
 class MonitorNode(Node):
     """ROS shell around ``markers`` and ``overlay``; every output is gated on its subscriber count."""
 
+    @destroy_on_failure
     def __init__(self, **kwargs):
         super().__init__("monitor_node", **kwargs)
         # read per message, so they apply at run time; the rest (timers, QoS, the static TF) are read-only

@@ -29,7 +29,7 @@ from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, Laten
 from edge_inference.ros.image_conversion import image_msg_to_rgb
 from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import qos_from_name, reliable_qos
-from edge_inference.ros.spin import spin_node
+from edge_inference.ros.spin import destroy_on_failure, spin_node
 from edge_inference.ros.stamps import ns_to_stamp, stamp_to_ns
 from edge_inference_msgs.msg import ActionChunk, InferenceStats, VehicleCommand, VehicleState
 
@@ -132,6 +132,7 @@ class PolicyNode(Node):
     object with the runner interface (default: ``make_policy_runner``).
     """
 
+    @destroy_on_failure
     def __init__(self, runner_factory=make_policy_runner, **kwargs):
         super().__init__("policy_node", **kwargs)
         self._lock = threading.Lock()  # guards scheduler, state, frame slot, counters

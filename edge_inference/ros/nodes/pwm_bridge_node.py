@@ -33,7 +33,7 @@ from edge_inference.core.pwm_mapping import PwmMapper, default_calibration_path,
 from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, LatencyTask, Updater
 from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import reliable_qos, sensor_qos
-from edge_inference.ros.spin import spin_node
+from edge_inference.ros.spin import destroy_on_failure, spin_node
 from edge_inference_msgs.msg import VehicleCommand, VehicleState
 
 CONFIG_CLASS = BridgeConfig
@@ -41,6 +41,7 @@ HELLO_RETRY_S = 0.25
 
 
 class PwmBridgeNode(Node):
+    @destroy_on_failure
     def __init__(self, **kwargs):
         super().__init__("pwm_bridge_node", **kwargs)
         # command_timeout (the watchdog) and frame ids apply at run time; the rest are read-only

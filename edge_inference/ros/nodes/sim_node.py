@@ -20,7 +20,7 @@ from edge_inference.core.config_fields import param
 from edge_inference.ros.diagnostics import ERROR, OK, WARN, FrequencyTask, Updater
 from edge_inference.ros.params import LiveParams
 from edge_inference.ros.qos import reliable_qos, sensor_qos
-from edge_inference.ros.spin import spin_node
+from edge_inference.ros.spin import destroy_on_failure, spin_node
 from edge_inference.sim.behaviors import BEHAVIOR_CLASSES, BehaviorRules
 from edge_inference.sim.board_link import BOARD_KINDS
 from edge_inference.sim.track import SHAPES, TrackConfig
@@ -69,6 +69,7 @@ def yaw_to_quaternion(yaw: float) -> tuple[float, float, float, float]:
 
 
 class SimNode(Node):
+    @destroy_on_failure
     def __init__(self, **kwargs):
         super().__init__("sim_node", **kwargs)
         from edge_inference_msgs.msg import BehaviorState, VehicleCommand
