@@ -39,6 +39,7 @@ def levers() -> dict[str, tuple[str, QuantRecipe]]:
                                       replace(base, transformer_fusion=True)),
         "backbone-int8": ("+ Relu/Add/MaxPool quantized inside the ResNet", backbone),
         "default": ("backbone-int8 + Gemm float outputs (new default)", new),
+        "default+preprocess": ("+ ORT quant_pre_process on top of the default", replace(new, preprocess=True)),
         "default+attn-matmul": ("+ attention MatMuls (activation x activation) int8",
                                 replace(new, exclude_activation_matmuls=False)),
         "default+all-add": ("+ Add/Relu quantized in the transformer too (breaks SkipLayerNorm fusion)",
