@@ -66,6 +66,21 @@ def read_activity_labels(root: Path) -> dict[int, str]:
     return names
 
 
+
+def _hapt_layout(root: str | Path, activities: list[str] | None) -> tuple[Path, dict[int, str], list[str]]:
+    """(RawData folder, activity id -> name, wanted class names) of a UCI HAPT directory, checked."""
+    root = Path(root)
+    raw = root / "RawData"
+    if not (raw / "labels.txt").is_file() or not (root / "activity_labels.txt").is_file():
+        raise InputFileError(f"{root} is not a UCI HAPT directory (needs RawData/labels.txt "
+                             "and activity_labels.txt)")
+    id_to_name = read_activity_labels(root)
+    wanted = list(activities) if activities else list(BASIC_ACTIVITIES)
+    unknown = sorted(set(wanted) - set(id_to_name.values()))
+    if unknown:
+        raise InputFileError(f"unknown HAPT activities {unknown}; known: {sorted(id_to_name.values())}")
+    return raw, id_to_name, wanted
+
 def load_hapt_windows(root: str | Path, window_length: int = 100, stride: int = 50,
                       activities: list[str] | None = None, users: list[int] | None = None) -> WindowSet:
     """Cut labelled windows from the raw HAPT recordings.
@@ -73,16 +88,7 @@ def load_hapt_windows(root: str | Path, window_length: int = 100, stride: int = 
     ``activities``: class names to keep (default: the six basic activities), in the
     order that becomes the class index. ``users``: restrict to these user ids.
     """
-    root = Path(root)
-    raw = root / "RawData"
-    if not (raw / "labels.txt").is_file() or not (root / "activity_labels.txt").is_file():
-        raise InputFileError(f"{root} is not a UCI HAPT directory (needs RawData/labels.txt "
-                                "and activity_labels.txt)")
-    id_to_name = read_activity_labels(root)
-    wanted = list(activities) if activities else list(BASIC_ACTIVITIES)
-    unknown = sorted(set(wanted) - set(id_to_name.values()))
-    if unknown:
-        raise InputFileError(f"unknown HAPT activities {unknown}; known: {sorted(id_to_name.values())}")
+    raw, id_to_name, wanted = _hapt_layout(root, activities)
     class_of_id = {i: wanted.index(n) for i, n in id_to_name.items() if n in wanted}
 
     segments = np.loadtxt(raw / "labels.txt", dtype=np.int64, ndmin=2)  # (S, 5)
@@ -132,13 +138,7 @@ def load_hapt_streamed(root: str | Path, window_length: int = 100, stride: int =
     """
     from edge_inference.evaluation.window_labels import window_labels
 
-    root = Path(root)
-    raw = root / "RawData"
-    if not (raw / "labels.txt").is_file() or not (root / "activity_labels.txt").is_file():
-        raise FileNotFoundError(f"{root} is not a UCI HAPT directory (needs RawData/labels.txt "
-                                "and activity_labels.txt)")
-    id_to_name = read_activity_labels(root)
-    wanted = list(activities) if activities else list(BASIC_ACTIVITIES)
+    raw, id_to_name, wanted = _hapt_layout(root, activities)
     segments = np.loadtxt(raw / "labels.txt", dtype=np.int64, ndmin=2)
     windows, labels, window_users, exps = [], [], [], []
     for exp, user in sorted({(int(e), int(u)) for e, u in segments[:, :2]}):
