@@ -152,19 +152,17 @@ def run_levers(args) -> int:
 def prepare_act(model_dir: Path, data: str, quantize_int8: bool = True) -> None:
     """Export and quantize the ACT checkpoint when ``model.onnx`` / ``model.int8.onnx`` are missing
     (``quantize_int8=False``: export only)."""
-    from edge_inference.commands.deploy import export, quantize
+    from edge_inference.cli import main as cli
 
-    def call(module, argv):
-        parser = argparse.ArgumentParser()
-        module.register(parser.add_subparsers())
-        args = parser.parse_args(argv)
-        if args.func(args) != 0:
-            raise CheckFailed(f"`edge-inference {' '.join(argv)}` failed")
+    def call(argv):
+        rc = cli(argv)
+        if rc != 0:
+            raise CheckFailed(f"`edge-inference {' '.join(argv)}` failed (exit {rc})")
 
     if not (model_dir / "model.onnx").is_file():
-        call(export, ["export", "--model", str(model_dir), "--dataset", data])
+        call(["export", "--model", str(model_dir), "--dataset", data])
     if quantize_int8 and not (model_dir / "model.int8.onnx").is_file():
-        call(quantize, ["quantize", "--model", str(model_dir), "--dataset", data, "--num-calibration", "200",
+        call(["quantize", "--model", str(model_dir), "--dataset", data, "--num-calibration", "200",
                         "--num-eval", "50"])
     if not (model_dir / "calibration.npz").is_file():  # torch-int8 calibrates on these at load
         from edge_inference.deploy.calibration_samples import act_donkey_samples
