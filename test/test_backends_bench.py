@@ -59,13 +59,22 @@ def test_act_levers_quantizes_gates_and_times_each_recipe(tmp_path):
     save_act(ACTInferenceModule(config, stats).eval(), config, stats, model)
     out = tmp_path / "levers.json"
     assert main(["--act-levers", "--act-model", str(model), "--act-data", f"donkey:{DONKEY}",
-                 "--levers", "legacy,default", "--lever-dir", str(tmp_path / "levers"), "--lever-calibration", "16",
+                 "--levers", "legacy,round1,round1+spin-in-run,default", "--lever-dir", str(tmp_path / "levers"),
+                 "--lever-calibration", "16",
                  "--lever-eval", "8", "--lever-references", "torch", "--runs", "200", "--warmup", "2",
                  "--runner-runs", "10", "--threads", "1", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert set(report["levers"]) == {"legacy", "default"} and "p50_ms" in report["reference"]["torch"]
+    levers = report["levers"]
+    assert set(levers) == {"legacy", "round1", "round1+spin-in-run", "default"} and "p50_ms" in report["reference"]["torch"]
     for lever in report["levers"].values():
         assert lever["gate"]["evaluation_samples"] == 8 and "nmae" in lever["gate"]["act"]
         assert lever["p50_ms"] > 0 and lever["speedup_vs_torch_p50"] > 0 and lever["size_bytes"] > 0
-    assert report["levers"]["default"]["recipe"]["float_output_op_types"] == ["Gemm"]
+    assert levers["default"]["recipe"]["float_output_op_types"] == ["Gemm"]
+    assert levers["default"]["recipe"]["stem_space_to_depth"] and not levers["round1"]["recipe"]["stem_space_to_depth"]
+    # a session lever reuses its recipe's int8 file and is timed with its own session settings
+    assert levers["round1+spin-in-run"]["model_file"] == levers["round1"]["model_file"]
+    assert levers["round1"]["tuning"] == {"spin_in_run": False, "skip_layer_norm_fusion": True}
+    assert levers["round1+spin-in-run"]["tuning"] == {"spin_in_run": True, "skip_layer_norm_fusion": True}
+    assert levers["default"]["tuning"] == {"spin_in_run": True, "skip_layer_norm_fusion": False}
+    assert all(lever["timed_with"] == lever["tuning"] for lever in levers.values())
     assert "| default |" in out.with_suffix(".md").read_text()

@@ -73,6 +73,31 @@ def test_act_gate_uses_normalized_mae_and_fails_on_broken_calibration(tmp_path):
                            Gates(act_nmae_max=0.05))
 
 
+def test_act_int8_runs_the_rgb_stem_as_space_to_depth(tmp_path):
+    import onnx
+
+    from edge_inference.deploy.quantization import ACT_RECIPE
+
+    fp32 = tiny_act_model(tmp_path / "model.onnx", ACT_RUNTIME)
+    assert ACT_RECIPE.stem_space_to_depth
+    report = quantize_with_gate(fp32, tmp_path / "model.int8.onnx", act_samples(32, seed=1), act_samples(32, seed=2))
+    assert report["passed"] and report["act"]["cosine_similarity"] > 0.99
+    quantization = read_onnx_metadata(tmp_path / "model.int8.onnx")["quantization"]
+    assert quantization["space_to_depth_convs"] == ["/model/backbone/conv1/Conv"]
+    graph = onnx.load(str(tmp_path / "model.int8.onnx")).graph
+    producers = {out: n for n in graph.node for out in n.output}
+    stem = next(n for n in graph.node if n.name == "/model/backbone/conv1/Conv")
+    chain = []  # Conv <- DequantizeLinear <- QuantizeLinear <- SpaceToDepth <- Pad <- normalized image
+    tensor = stem.input[0]
+    while tensor in producers and len(chain) < 6:
+        chain.append(producers[tensor].op_type)
+        tensor = producers[tensor].input[0]
+    assert chain[:4] == ["DequantizeLinear", "QuantizeLinear", "SpaceToDepth", "Pad"]
+    weight_dq = producers[stem.input[1]]
+    weight = next(i for i in graph.initializer if i.name == weight_dq.input[0])
+    assert weight.data_type == onnx.TensorProto.INT8 and weight.dims[1] == 12  # 2 x 2 x RGB channels
+
+
 def test_act_comparison_metrics():
     rng = np.random.default_rng(0)
     fp32 = rng.standard_normal((10, 8, 2))

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -88,8 +89,13 @@ def serve(spec: dict) -> None:
         os.sched_setaffinity(0, spec["cpus"])
     from edge_inference.backends import create_backend
 
+    opts = {}
+    if spec.get("tuning") is not None:  # an ONNX Runtime session lever (bench --act-levers)
+        from edge_inference.backends.onnxruntime import SessionTuning
+
+        opts["tuning"] = SessionTuning(**spec["tuning"])
     started = time.perf_counter()
-    backend = create_backend(spec["backend"], spec["model"], threads=spec["threads"])
+    backend = create_backend(spec["backend"], spec["model"], threads=spec["threads"], **opts)
     load_s = time.perf_counter() - started
     inputs = example_inputs(Path(spec["model"]), backend.metadata)
     calls = {"model": lambda: backend.run(inputs), "runner": runner_call(backend)}
@@ -103,16 +109,17 @@ def serve(spec: dict) -> None:
         print(json.dumps(timed(calls[what], int(count))), flush=True)
     print(json.dumps({"size_bytes": model_size_bytes(backend), "load_s": load_s,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-                      "torch_imported": "torch" in sys.modules, "model_file": str(backend.model_file)}), flush=True)
+                      "torch_imported": "torch" in sys.modules, "model_file": str(backend.model_file),
+                      "tuning": asdict(backend.tuning) if hasattr(backend, "tuning") else None}), flush=True)
     backend.close()
 
 
 class Worker:
     """Driver side of one ``serve`` process."""
 
-    def __init__(self, model_dir: Path, backend: str, args):
+    def __init__(self, model_dir: Path, backend: str, args, tuning: dict | None = None):
         spec = {"model": str(model_dir), "backend": backend, "threads": args.threads, "warmup": args.warmup,
-                "cpus": [int(c) for c in args.cpus.split(",") if c.strip()]}
+                "cpus": [int(c) for c in args.cpus.split(",") if c.strip()], "tuning": tuning}
         cmd = [sys.executable, "-m", "edge_inference.evaluation.model_bench", json.dumps(spec)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)

@@ -1,7 +1,8 @@
 """Which int8 quantization levers pay for the car ACT (the library behind `edge-inference bench --act-levers`).
 
 Each lever is a ``QuantRecipe`` (``edge_inference/deploy/quantization.py``) applied to the same fp32
-``model.onnx`` (the car ACT of ``bench --act-car`` unless ``--act-model`` is given). For every
+``model.onnx`` (the car ACT of ``bench --act-car`` unless ``--act-model`` is given), run with a
+``SessionTuning`` (``edge_inference/backends/onnxruntime.py``: how ORT's threads wait, which fusions). For every
 lever: quantize on the first ``--lever-calibration`` Donkey frames and evaluate the ACT gate on the
 next ``--lever-eval`` frames exactly as ``edge-inference quantize --dataset donkey:...`` does
 (normalized MAE vs fp32 <= 0.05, cosine), then time every int8 model together with torch fp32 and
@@ -15,17 +16,46 @@ import json
 import os
 import platform
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
+from edge_inference.backends.onnxruntime import SessionTuning
 from edge_inference.deploy.quantization import ACT_RECIPE, LEGACY_RECIPE, QuantRecipe
 
+#: How ORT ran the int8 ACT before the second round of issue 17: threads asleep between ops, SkipLayerNorm fused.
+ROUND1_TUNING = SessionTuning(spin_in_run=False, skip_layer_norm_fusion=True)
 
-def levers() -> dict[str, tuple[str, QuantRecipe]]:
-    """name -> (what changes, recipe). One lever at a time on top of the legacy or the new default."""
-    base, new = LEGACY_RECIPE, ACT_RECIPE
+
+def levers() -> dict[str, tuple[str, QuantRecipe, SessionTuning]]:
+    """name -> (what changes, recipe, session tuning). One lever at a time on top of the legacy
+    recipe, the first round's default (``round1``) or the current default."""
+    return _recipe_levers() | _round2_levers()
+
+
+def _round2_levers() -> dict[str, tuple[str, QuantRecipe, SessionTuning]]:
+    round1 = replace(ACT_RECIPE, stem_space_to_depth=False)
+    return {
+        "round1": ("first-round default: backbone int8, Gemm float outputs; ORT threads sleep between ops, "
+                   "SkipLayerNorm fused", round1, ROUND1_TUNING),
+        "round1+spin-in-run": ("+ ORT threads spin inside a Run, stop at its end", round1,
+                               replace(ROUND1_TUNING, spin_in_run=True)),
+        "round1+no-skipln-fusion": ("+ residual Add + LayerNormalization left unfused", round1,
+                                    replace(ROUND1_TUNING, skip_layer_norm_fusion=False)),
+        "round1+stem-s2d": ("+ RGB stem as SpaceToDepth + 4x4 conv over 12 channels", ACT_RECIPE, ROUND1_TUNING),
+    }
+
+
+def _recipe_levers() -> dict[str, tuple[str, QuantRecipe, SessionTuning]]:
+    """The recipe levers (first round: on the legacy recipe with its session; then on the current default)."""
+    old = {name: (what, recipe, ROUND1_TUNING) for name, (what, recipe) in _first_round().items()}
+    new = {name: (what, recipe, SessionTuning()) for name, (what, recipe) in _on_default().items()}
+    return old | new
+
+
+def _first_round() -> dict[str, tuple[str, QuantRecipe]]:
+    base = LEGACY_RECIPE
     backbone = replace(base, backbone_op_types=("Relu", "Add", "MaxPool"))
     return {
         "legacy": ("before #17: Conv/Gemm/weight-MatMul QDQ, per-channel, MinMax", base),
@@ -38,11 +68,17 @@ def levers() -> dict[str, tuple[str, QuantRecipe]]:
         "legacy+transformer-fusion": ("+ ORT transformer optimizer (bert) before quantizing",
                                       replace(base, transformer_fusion=True)),
         "backbone-int8": ("+ Relu/Add/MaxPool quantized inside the ResNet", backbone),
-        "default": ("backbone-int8 + Gemm float outputs (new default)", new),
+    }
+
+
+def _on_default() -> dict[str, tuple[str, QuantRecipe]]:
+    new = ACT_RECIPE
+    return {
+        "default": ("the default: round1 + all three round-2 levers", new),
         "default+preprocess": ("+ ORT quant_pre_process on top of the default", replace(new, preprocess=True)),
         "default+attn-matmul": ("+ attention MatMuls (activation x activation) int8",
                                 replace(new, exclude_activation_matmuls=False)),
-        "default+all-add": ("+ Add/Relu quantized in the transformer too (breaks SkipLayerNorm fusion)",
+        "default+all-add": ("+ Add/Relu quantized in the transformer too",
                             replace(new, op_types=("Conv", "Gemm", "MatMul", "Relu", "Add", "MaxPool"),
                                     backbone_op_types=())),
         "default+keep-relu": ("+ QDQKeepRemovableActivations (Relu kept explicit)",
@@ -79,13 +115,15 @@ def quantize_levers(model_dir: Path, out_dir: Path, names: list[str], args) -> d
     calibration, evaluation = _samples(model_dir, args.act_data, args.lever_calibration, args.lever_eval,
                                        out_dir / "samples.npz")
     results = {}
+    by_recipe: dict[QuantRecipe, str] = {}  # levers that differ only in the session share one int8 file
     for name in names:
-        what, recipe = levers()[name]
-        path = out_dir / f"{name}.int8.onnx"
-        report_file = out_dir / f"{name}.gate.json"
+        what, recipe, tuning = levers()[name]
+        stem = by_recipe.setdefault(recipe, name)
+        path = out_dir / f"{stem}.int8.onnx"
+        report_file = out_dir / f"{stem}.gate.json"
         cached = report_file.is_file() and (path.is_file() or "error" in json.loads(report_file.read_text()))
         if not cached:
-            print(f"  quantize {name} ...", flush=True)
+            print(f"  quantize {stem} ...", flush=True)
             t0 = time.perf_counter()
             try:
                 quantize_onnx_static(model_dir / "model.onnx", path, calibration, recipe=recipe)
@@ -95,7 +133,8 @@ def quantize_levers(model_dir: Path, out_dir: Path, names: list[str], args) -> d
             report["quantize_s"] = round(time.perf_counter() - t0, 1)
             report_file.write_text(json.dumps(report, indent=2))
         report = json.loads(report_file.read_text())
-        results[name] = {"what": what, "recipe": recipe.describe(), "model_file": str(path), "gate": report}
+        results[name] = {"what": what, "recipe": recipe.describe(), "tuning": asdict(tuning), "model_file": str(path),
+                         "gate": report}
     return results
 
 
@@ -114,7 +153,7 @@ def measure_levers(model_dir: Path, names: list[str], args) -> dict:
         workers[ref] = Worker(model_dir, ref, args)
     for key, file in timed.items():
         print(f"  load {key} ...", flush=True)
-        workers[key] = Worker(Path(file), "onnxruntime-int8", args)
+        workers[key] = Worker(Path(file), "onnxruntime-int8", args, tuning=results[key.split(":", 1)[1]]["tuning"])
     live = [w for w in workers.values() if not w.skipped]
     for what, total in (("model", args.runs), ("runner", args.runner_runs)):
         for done in range(0, total, 10):
@@ -125,6 +164,7 @@ def measure_levers(model_dir: Path, names: list[str], args) -> dict:
     for name, r in results.items():
         t = timings.get(f"ort-int8:{name}", {})
         r |= {k: t[k] for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "runner_p50_ms", "peak_rss_mb") if k in t}
+        r["timed_with"] = t.get("tuning")  # the session the worker actually built
         if "p50_ms" in t:
             r["size_bytes"] = Path(r["model_file"]).stat().st_size
             if torch_p50:
