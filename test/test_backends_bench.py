@@ -78,3 +78,36 @@ def test_act_levers_quantizes_gates_and_times_each_recipe(tmp_path):
     assert levers["default"]["tuning"] == {"spin_in_run": True, "skip_layer_norm_fusion": False}
     assert all(lever["timed_with"] == lever["tuning"] for lever in levers.values())
     assert "| default |" in out.with_suffix(".md").read_text()
+
+
+def test_worker_peak_rss_is_its_own_not_the_drivers(tmp_path):
+    """A driver that grew before starting its workers (quantizing in-process) must not lend them its peak RSS."""
+    from types import SimpleNamespace
+
+    from edge_inference.evaluation.model_bench import bench_model, peak_rss_mb
+
+    ckpt = tiny_fsq_model(tmp_path / "fsq")
+    ballast = np.ones(800 * 2**20, np.uint8)  # 800 MB resident in the driver when the worker forks
+    assert peak_rss_mb() > 800
+    args = SimpleNamespace(threads=1, warmup=2, cpus="", runs=20, runner_runs=10)
+    result = bench_model(ckpt, ["onnxruntime"], args)["onnxruntime"]
+    del ballast
+    assert result["runs"] == 20
+    assert 0 < result["peak_rss_mb"] < 500, result["peak_rss_mb"]
+
+
+@needs_torch
+def test_car_act_is_the_same_model_on_every_machine(tmp_path):
+    """The int8 gate of `bench --act-car` depends on the weights: the random car ACT is seeded."""
+    import hashlib
+
+    import torch
+
+    from edge_inference.evaluation.model_bench import make_car_act
+
+    digests = []
+    for run in range(2):
+        torch.manual_seed(1000 + run)  # whatever the caller's RNG state
+        out = make_car_act(tmp_path / f"car{run}", "none:")
+        digests.append(hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
