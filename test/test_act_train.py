@@ -77,6 +77,18 @@ def test_train_act_on_gen_demos_arrays_and_bad_arrays(tmp_path, capsys):
     assert data.images.shape == (n, 48, 64, 3) and data.action_names == ["steer", "gas"] and data.fps == 30.0
     assert main(["train-act", "--data", str(demos), "--small", "--max-steps", "1", "--device", "cpu",
                  "--out", str(tmp_path / "act")]) == 0
+    # the checkpoint asks for temporal ensembling, as LeRobot's select_action and the policy node read it
+    written = json.loads((tmp_path / "act" / "config.json").read_text())
+    assert (written["n_action_steps"], written["temporal_ensemble_coeff"]) == (1, 0.01)
+    assert main(["train-act", "--data", str(demos), "--small", "--max-steps", "1", "--device", "cpu",
+                 "--n-action-steps", "4", "--out", str(tmp_path / "queue")]) == 0
+    written = json.loads((tmp_path / "queue" / "config.json").read_text())
+    assert (written["n_action_steps"], written["temporal_ensemble_coeff"]) == (4, None)
+    capsys.readouterr()
+    assert main(["train-act", "--data", str(demos), "--small", "--n-action-steps", "4", "--temporal-ensemble-coeff",
+                 "0.01", "--out", str(tmp_path / "both")]) == 2
+    assert "--temporal-ensemble-coeff needs --n-action-steps 1" in capsys.readouterr().err
+    assert not (tmp_path / "both").exists()
     # LeRobot's CVAE objective: the VAE encoder is trained and saved (LeRobot needs it), then dropped at load.
     from safetensors import safe_open
 

@@ -21,7 +21,7 @@ class SessionTuning:
       need, and with the stop a 15 Hz ACT loop used the same CPU as never spinning.
     - ``skip_layer_norm_fusion``: ORT fuses residual Add + LayerNormalization into its
       SkipLayerNormalization contrib op, whose CPU kernel took 2.7 ms for the car ACT's 10 pairs
-      where the unfused Add + LayerNormalization took 0.8 ms; so it is off.
+      where the unfused Add + LayerNormalization took 1.0 ms; so it is off.
     """
 
     spin_in_run: bool = True

@@ -35,6 +35,11 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def finite_float(text: str) -> float:
+    """Any finite number (a weight or coefficient that may be negative)."""
+    return _number(float, text)
+
+
 def positive_float(text: str) -> float:
     """A rate, duration or scale that must be > 0."""
     value = _number(float, text)

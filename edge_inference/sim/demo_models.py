@@ -88,7 +88,8 @@ def build_act(cache: Path, max_steps: int = 300, episodes: int = 8) -> Path:
 
     Measured on the 2-core dev machine, idle: the whole build takes about 1 min (300 batch-32
     steps at 48x64: 0.2 s each); the int8 and fp32 models lap the oval and the bean track with 0
-    off-track events, CTE mean 0.034 / 0.021 m. It executes 2 actions per chunk, as the rover.
+    off-track events, CTE mean 0.034 / 0.021 m. Its checkpoint asks for temporal ensembling
+    (train-act's default), which drove this ACT best (docs/PERFORMANCE_NOTES_17.md).
     """
     data, act = cache / "data", cache / "act"
     if act.exists():
@@ -98,7 +99,7 @@ def build_act(cache: Path, max_steps: int = 300, episodes: int = 8) -> Path:
           "--image-size", *ACT_IMAGE, "--bag-episodes", "0", "--imu-drives", "0"])
     _cli(["train-act", "--data", str(data / "demos.npz"), "--out", str(act), "--chunk-size", "16",
           "--image-size", *ACT_IMAGE, "--dim-model", "128", "--n-heads", "4", "--dim-feedforward", "512",
-          "--n-encoder-layers", "2", "--n-decoder-layers", "1", "--n-action-steps", "2", "--epochs", "1",
+          "--n-encoder-layers", "2", "--n-decoder-layers", "1", "--epochs", "1",
           "--max-steps", str(max_steps),
           "--batch-size", "32", "--device", "auto"])
     _cli(["export", "--model", str(act), "--samples", str(act / "calibration.npz")])

@@ -13,6 +13,12 @@ tail is what gets scored, and ``eval --holdout-tail F`` scores the same frames o
 Output (``--out``): config.json, model.safetensors, policy_{pre,post}processor.json +
 stats (LeRobot v0.4), edge_inference.json (action names, fps, data, training history),
 calibration.npz (real inputs for export/quantize). Runs on CPU or a CUDA GPU (``--device``).
+
+Chunk execution is written into the checkpoint, where the policy node (and LeRobot's
+``select_action``) read it: temporal ensembling with ``--temporal-ensemble-coeff`` (default
+0.01, ``n_action_steps`` 1), or queue mode with ``--n-action-steps N``. Ensembling is the default
+because it drove the ACT best in closed loop: fresher commands than executing several actions
+per chunk, and a lower CTE (docs/PERFORMANCE_NOTES_17.md).
 """
 from __future__ import annotations
 
@@ -20,13 +26,29 @@ import argparse
 import json
 from pathlib import Path
 
-from edge_inference.commands.arg_types import fraction, non_negative_float, positive_float, positive_int
+from edge_inference.commands.arg_types import finite_float, fraction, non_negative_float, positive_float, positive_int
 from edge_inference.core.errors import UsageError
 from edge_inference.core.files import Staging
 
 SMALL = {"image_size": (48, 64), "chunk_size": 8, "dim_model": 32, "n_heads": 2, "dim_feedforward": 64,
          "n_encoder_layers": 1, "n_decoder_layers": 1, "epochs": 1}  # --small: a test-sized model
 CALIBRATION_BYTES = 32 * 2**20  # cap on calibration.npz image data
+
+
+#: ACT paper and LeRobot value; drove best in the drive-sim table of docs/PERFORMANCE_NOTES_17.md
+DEFAULT_ENSEMBLE_COEFF = 0.01
+
+
+def chunk_execution(n_action_steps: int | None, coeff: float | None, chunk_size: int) -> tuple[int, float | None]:
+    """(n_action_steps, temporal_ensemble_coeff) for the checkpoint; LeRobot ensembles only with n_action_steps 1."""
+    if n_action_steps is not None and n_action_steps > chunk_size:
+        raise UsageError(f"--n-action-steps {n_action_steps} exceeds --chunk-size {chunk_size}")
+    if n_action_steps is not None and n_action_steps > 1:
+        if coeff is not None:
+            raise UsageError("--temporal-ensemble-coeff needs --n-action-steps 1 (LeRobot ensembles every step); "
+                             f"got --n-action-steps {n_action_steps}")
+        return n_action_steps, None
+    return 1, DEFAULT_ENSEMBLE_COEFF if coeff is None else coeff
 
 
 def register(subparsers) -> None:
@@ -39,7 +61,11 @@ def register(subparsers) -> None:
                    help="model input size (default: as recorded; the car uses 360 640)")
     p.add_argument("--fit", default="resize", choices=["resize", "crop"], help="how frames reach the image size")
     p.add_argument("--chunk-size", type=positive_int, default=32)
-    p.add_argument("--n-action-steps", type=positive_int, default=None, help="default: chunk size")
+    p.add_argument("--n-action-steps", type=positive_int, default=None,
+                   help="queue mode: execute N actions per chunk (LeRobot's n_action_steps; default: ensembling)")
+    p.add_argument("--temporal-ensemble-coeff", type=finite_float, default=None,
+                   help="temporal ensembling weight exp(-coeff*i), oldest chunk i=0 (LeRobot's temporal_ensemble_coeff; "
+                        f"default {DEFAULT_ENSEMBLE_COEFF} unless --n-action-steps > 1 is given)")
     p.add_argument("--dim-model", type=positive_int, default=256)
     p.add_argument("--n-heads", type=positive_int, default=8)
     p.add_argument("--dim-feedforward", type=positive_int, default=1024)
@@ -88,11 +114,13 @@ def run(args) -> int:
                 continue
             setattr(args, key, value)
     image_size = tuple(args.image_size) if args.image_size else None
+    n_action_steps, ensemble_coeff = chunk_execution(args.n_action_steps, args.temporal_ensemble_coeff, args.chunk_size)
     try:
         data, held_out, split = _load_training_data(args, image_size)
         config = ACTConfig(image_size=data.images.shape[1:3], state_dim=data.states.shape[1],
                            action_dim=data.actions.shape[1], action_names=data.action_names, fps=data.fps,
-                           chunk_size=args.chunk_size, n_action_steps=args.n_action_steps or args.chunk_size,
+                           chunk_size=args.chunk_size, n_action_steps=n_action_steps,
+                           temporal_ensemble_coeff=ensemble_coeff,
                            dim_model=args.dim_model, n_heads=args.n_heads, dim_feedforward=args.dim_feedforward,
                            n_encoder_layers=args.n_encoder_layers, n_decoder_layers=args.n_decoder_layers,
                            use_vae=args.use_vae, n_vae_encoder_layers=min(4, args.n_encoder_layers),
