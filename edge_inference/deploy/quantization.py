@@ -105,8 +105,8 @@ class QuantRecipe:
 
     - ``op_types``: op types quantized everywhere; ``backbone_op_types``: op types quantized only
       inside the CNN backbone (ACT: node names under ``/backbone/``), so the int8 path of the ResNet is
-      not broken by float Relu/Add/MaxPool while the transformer's residual Adds stay float for
-      ORT's SkipLayerNormalization fusion;
+      not broken by float Relu/Add/MaxPool while the transformer's residual Adds stay float (the
+      LayerNorm after each takes float);
     - ``float_output_op_types``: ops whose output is left float (no Q/DQ pair after them) -- a Gemm
       feeding float ops (reshape to heads, LayerNorm, residual Add) becomes a QGemm with a float
       output instead of QGemm -> Q -> DQ;
