@@ -89,6 +89,7 @@ def _on_default() -> dict[str, tuple[str, QuantRecipe]]:
         "default+qoperator": ("default in QOperator format", replace(new, quant_format="QOperator")),
         "default+percentile": ("Percentile calibration instead of MinMax",
                                replace(new, calibrate_method="Percentile")),
+        "default+entropy": ("Entropy calibration instead of MinMax", replace(new, calibrate_method="Entropy")),
     }
 
 
