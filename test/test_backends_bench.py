@@ -111,3 +111,13 @@ def test_car_act_is_the_same_model_on_every_machine(tmp_path):
         out = make_car_act(tmp_path / f"car{run}", "none:")
         digests.append(hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest())
     assert digests[0] == digests[1]
+
+
+def test_act_levers_by_default_skip_the_histogram_calibrators():
+    """Entropy/Percentile hold every activation of every frame (OOM at 200 car-ACT frames): only when named."""
+    from edge_inference.evaluation.quant_levers import default_lever_names, levers
+
+    names = default_lever_names()
+    assert {"legacy", "round1", "default"} <= set(names)
+    assert {"default+entropy", "default+percentile"} <= set(levers()) - set(names)
+    assert all(levers()[n][1].calibrate_method == "MinMax" for n in names)

@@ -61,7 +61,10 @@ def register(subparsers) -> None:
     p.add_argument("--act-levers", action="store_true",
                    help="int8 quantization levers of the car ACT instead: quantize with each recipe, gate on held-out "
                         "Donkey frames, time all together with torch fp32 and torch-int8 (evaluation/quant_levers)")
-    p.add_argument("--levers", default="", help="--act-levers: comma-separated subset (default: all)")
+    p.add_argument("--levers", default="",
+                   help="--act-levers: comma-separated subset (default: all but default+entropy/default+percentile, "
+                        "whose histogram calibration holds every activation in memory: name them, with a small "
+                        "--lever-calibration)")
     p.add_argument("--lever-dir", default="artifacts/act_levers", help="--act-levers: int8 models and gate reports")
     p.add_argument("--lever-calibration", type=positive_int, default=200, help="--act-levers: calibration frames")
     p.add_argument("--lever-eval", type=positive_int, default=50, help="--act-levers: held-out evaluation frames")
@@ -129,9 +132,9 @@ def run(args) -> int:
 
 def run_levers(args) -> int:
     """`bench --act-levers`: the lever table of the car ACT (evaluation/quant_levers.py) as JSON + Markdown."""
-    from edge_inference.evaluation.quant_levers import levers, markdown, measure_levers
+    from edge_inference.evaluation.quant_levers import default_lever_names, levers, markdown, measure_levers
 
-    names = [n.strip() for n in args.levers.split(",") if n.strip()] if args.levers else list(levers())
+    names = [n.strip() for n in args.levers.split(",") if n.strip()] if args.levers else default_lever_names()
     unknown = sorted(set(names) - set(levers()))
     if unknown:
         raise UsageError(f"unknown levers {unknown}; choose from {list(levers())}")
