@@ -84,3 +84,11 @@ def test_only_named_convs_are_rewritten():
     model = conv_model(3, 16, 16, 3, 2, (1, 1, 1, 1))
     assert space_to_depth_stem(model, names=["some/other/Conv"]) == []
     assert [n.op_type for n in model.graph.node] == ["Sub", "Conv", "Relu"]
+
+
+def test_the_rewrite_removes_only_the_kernels_it_replaced():
+    model = conv_model(3, 16, 16, 3, 2, (1, 1, 1, 1))
+    model.graph.initializer.append(numpy_helper.from_array(np.zeros(2, np.float32), "unrelated_unused"))
+    assert space_to_depth_stem(model) == ["/model/backbone/conv1/Conv"]
+    names = {i.name for i in model.graph.initializer}
+    assert "unrelated_unused" in names and "w" not in names

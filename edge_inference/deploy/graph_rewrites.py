@@ -75,16 +75,16 @@ def space_to_depth_stem(model, names: list[str] | None = None) -> list[str]:
     """Rewrite the Convs in ``names`` (default: ``stem_candidates``) in place; returns the names rewritten.
 
     For stride s and a K x K kernel: pad the input with zeros (the conv's own padding, extended
-    or cropped at the bottom/right so the rows/columns split evenly), SpaceToDepth(s), and a valid stride-1 conv whose weight is
-    the kernel zero-extended to s * ceil(K/s) and regrouped in SpaceToDepth's channel order
-    (row offset, column offset, channel).
+    or cropped at the bottom/right so the rows/columns split evenly), SpaceToDepth(s), and a valid
+    stride-1 conv whose weight is the kernel zero-extended to s * ceil(K/s) and regrouped in
+    SpaceToDepth's channel order (row offset, column offset, channel).
     """
     from onnx import helper, numpy_helper
 
     graph = model.graph
     weights = {init.name: init for init in graph.initializer}
     shapes = _static_shapes(model)
-    done = []
+    done, replaced = [], set()
     for node in list(graph.node):
         if names is not None and node.name not in names:
             continue
@@ -99,6 +99,7 @@ def space_to_depth_stem(model, names: list[str] | None = None) -> list[str]:
         regrouped = wide.reshape(out_ch, in_ch, th, s, tw, s).transpose(0, 3, 5, 1, 2, 4)
         regrouped = np.ascontiguousarray(regrouped.reshape(out_ch, s * s * in_ch, th, tw))
         prefix = f"{node.name}_{STEM_PREFIX}"
+        replaced.add(node.input[1])
         graph.initializer.extend([numpy_helper.from_array(regrouped, f"{prefix}_weight"),
                                   numpy_helper.from_array(np.array(plan["pads"], np.int64), f"{prefix}_pads")])
         pad = helper.make_node("Pad", [node.input[0], f"{prefix}_pads"], [f"{prefix}_padded"], name=f"{prefix}_pad",
@@ -116,6 +117,6 @@ def space_to_depth_stem(model, names: list[str] | None = None) -> list[str]:
         graph.node.insert(position, pad)
         done.append(node.name)
     used = {i for n in graph.node for i in n.input}
-    for init in [i for i in graph.initializer if i.name not in used]:  # the replaced kernels
+    for init in [i for i in graph.initializer if i.name in replaced - used]:  # the replaced kernels, if unshared
         graph.initializer.remove(init)
     return done

@@ -125,15 +125,16 @@ def quantize_levers(model_dir: Path, out_dir: Path, names: list[str], args) -> d
     calibration, evaluation = _samples(model_dir, args.act_data, args.lever_calibration, args.lever_eval,
                                        out_dir / "samples.npz")
     results = {}
+    table = levers()
     by_recipe: dict[QuantRecipe, str] = {}  # levers that differ only in the session share one int8 file
     for name in names:
-        what, recipe, tuning = levers()[name]
-        stem = by_recipe.setdefault(recipe, name)
-        path = out_dir / f"{stem}.int8.onnx"
-        report_file = out_dir / f"{stem}.gate.json"
+        what, recipe, tuning = table[name]
+        owner = by_recipe.setdefault(recipe, name)  # the first lever with this recipe names the file
+        path = out_dir / f"{owner}.int8.onnx"
+        report_file = out_dir / f"{owner}.gate.json"
         cached = report_file.is_file() and (path.is_file() or "error" in json.loads(report_file.read_text()))
         if not cached:
-            print(f"  quantize {stem} ...", flush=True)
+            print(f"  quantize {owner} ...", flush=True)
             t0 = time.perf_counter()
             try:
                 quantize_onnx_static(model_dir / "model.onnx", path, calibration, recipe=recipe)
